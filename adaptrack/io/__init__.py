@@ -1,0 +1,1 @@
+"""Frame sources (image folders, video files, webcams) and result writers."""
