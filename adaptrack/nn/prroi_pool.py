@@ -1,0 +1,109 @@
+"""Precise RoI Pooling (PrRoIPool) in plain PyTorch, running on any device.
+
+Reference: B. Jiang, R. Luo, J. Mao, T. Xiao, Y. Jiang, "Acquisition of Localization Confidence for
+Accurate Object Detection", ECCV 2018 (the IoU-Net paper), sec. 3.3. DiMP (Bhat et al., ICCV 2019,
+sec. 3.3) uses it in the filter initializer and ATOM/DiMP use it in the IoU-Net.
+
+The feature map is seen as a continuous function by bilinear interpolation of its samples,
+
+    f(x, y) = sum_{i,j} F[i, j] * hat(y - i) * hat(x - j),     hat(t) = max(0, 1 - |t|),
+
+(zero outside the map), and each output bin is the exact average of ``f`` over the bin:
+
+    PrPool(bin) = (1 / area) * integral_{y1}^{y2} integral_{x1}^{x2} f(x, y) dx dy.
+
+Because ``f`` is a sum of separable products, the integral factorises. With ``H(t)`` the antiderivative
+of ``hat`` (0 below -1, (t+1)^2/2 on [-1,0], 1-(1-t)^2/2 on [0,1], 1 above), the weight of column ``j``
+in a bin ``[x1, x2]`` is ``wx_j = (H(x2 - j) - H(x1 - j)) / (x2 - x1)`` and likewise for rows, so
+
+    pooled[k, c] = Wy[k] @ F[b_k, c] @ Wx[k]^T         (Wy: (ph, H), Wx: (pw, W))
+
+which is exact, vectorised, and differentiable w.r.t. the features and the box coordinates (the
+derivative of ``H`` is ``hat``, continuous).
+
+Coordinates: ``rois`` are ``(K, 5)`` rows ``(batch_index, x1, y1, x2, y2)`` in input-image pixels
+(continuous, 0-based). A box coordinate ``x`` maps to feature coordinates ``u = x * spatial_scale -
+offset``. With the default ``offset = 0.5`` feature sample ``j`` sits at the centre of its receptive
+cell, image position ``(j + 0.5) / spatial_scale`` (RoIAlign's ``aligned=True`` convention);
+``offset = 0`` gives the original PrRoIPool convention.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["prroi_pool2d", "PrRoIPool2d", "hat_integral_weights"]
+
+
+def _hat_antiderivative(t: torch.Tensor) -> torch.Tensor:
+    """``H(t) = integral_{-inf}^{t} max(0, 1 - |s|) ds`` (piecewise quadratic, C1)."""
+    t = t.clamp(-1.0, 1.0)
+    neg = 0.5 * (t + 1.0) ** 2
+    pos = 1.0 - 0.5 * (1.0 - t) ** 2
+    return torch.where(t < 0, neg, pos)
+
+
+def hat_integral_weights(lo: torch.Tensor, hi: torch.Tensor, n: int, bins: int) -> torch.Tensor:
+    """Averaging weights of ``n`` samples over ``bins`` equal bins splitting ``[lo, hi]``.
+
+    ``lo, hi``: ``(K,)`` feature coordinates. Returns ``(K, bins, n)``: row ``p`` holds
+    ``(H(e_{p+1} - j) - H(e_p - j)) / (e_{p+1} - e_p)`` for ``j = 0..n-1``. Bins of zero width get
+    zero weights (their output is 0, as in the reference implementation).
+    """
+    steps = torch.arange(bins + 1, dtype=lo.dtype, device=lo.device) / bins
+    edges = lo[:, None] + (hi - lo)[:, None] * steps  # (K, bins+1)
+    j = torch.arange(n, dtype=lo.dtype, device=lo.device)
+    cdf = _hat_antiderivative(edges[:, :, None] - j)  # (K, bins+1, n)
+    mass = cdf[:, 1:] - cdf[:, :-1]  # (K, bins, n)
+    width = ((hi - lo) / bins)[:, None, None]
+    safe = torch.where(width > 0, width, torch.ones_like(width))
+    return torch.where(width > 0, mass / safe, torch.zeros_like(mass))
+
+
+def prroi_pool2d(
+    features: torch.Tensor,
+    rois: torch.Tensor,
+    output_size: int | tuple[int, int],
+    spatial_scale: float = 1.0,
+    offset: float = 0.5,
+) -> torch.Tensor:
+    """Precise RoI pooling of ``features`` ``(B, C, H, W)`` over ``rois`` ``(K, 5)``.
+
+    Returns ``(K, C, ph, pw)``. Boxes may reach outside the map (the interpolated map is zero there).
+    """
+    if features.dim() != 4:
+        raise ValueError(f"features must be (B, C, H, W), got shape {tuple(features.shape)}")
+    if rois.dim() != 2 or rois.shape[1] != 5:
+        raise ValueError(f"rois must be (K, 5) rows (batch_index, x1, y1, x2, y2), got shape {tuple(rois.shape)}")
+    ph, pw = (output_size, output_size) if isinstance(output_size, int) else output_size
+    B, C, H, W = features.shape
+    rois = rois.to(features.dtype)
+    bidx = rois[:, 0].long()
+    if rois.shape[0] and (bidx.min() < 0 or bidx.max() >= B):
+        raise ValueError(f"roi batch indices must be in [0, {B}), got {bidx.min().item()}..{bidx.max().item()}")
+    x1 = rois[:, 1] * spatial_scale - offset
+    y1 = rois[:, 2] * spatial_scale - offset
+    x2 = rois[:, 3] * spatial_scale - offset
+    y2 = rois[:, 4] * spatial_scale - offset
+    wx = hat_integral_weights(x1, x2, W, pw)  # (K, pw, W)
+    wy = hat_integral_weights(y1, y2, H, ph)  # (K, ph, H)
+    feats = features[bidx]  # (K, C, H, W)
+    rows = torch.matmul(wy[:, None], feats)  # (K, C, ph, W)
+    return torch.matmul(rows, wx.transpose(1, 2)[:, None])  # (K, C, ph, pw)
+
+
+class PrRoIPool2d(nn.Module):
+    """Module form of :func:`prroi_pool2d` (no parameters)."""
+
+    def __init__(self, output_size: int | tuple[int, int], spatial_scale: float = 1.0, offset: float = 0.5):
+        super().__init__()
+        self.output_size = output_size
+        self.spatial_scale = float(spatial_scale)
+        self.offset = float(offset)
+
+    def forward(self, features: torch.Tensor, rois: torch.Tensor) -> torch.Tensor:
+        return prroi_pool2d(features, rois, self.output_size, self.spatial_scale, self.offset)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}, spatial_scale={self.spatial_scale}, offset={self.offset}"
