@@ -1,0 +1,141 @@
+"""ATOM IoU-Net: target-conditioned IoU prediction and box refinement by gradient ascent.
+
+Reference: M. Danelljan, G. Bhat, F. S. Khan, M. Felsberg, "ATOM: Accurate Tracking by Overlap
+Maximization", CVPR 2019, sec. 3.1-3.2 (architecture, fig. 3) and sec. 3.4 (refinement); used unchanged
+by DiMP (Bhat et al., ICCV 2019, sec. 3.5: "We use the same network architecture as in [6]").
+
+Two feature levels enter, stride 8 and stride 16 (ATOM: ResNet block3/block4; here EfficientNet-Lite0
+``s8``/``s16``):
+
+* **reference branch** (first frame and its box): per level a 3x3 conv block, then PrRoIPool of the box
+  (3x3 at stride 8, 1x1 at stride 16), a fully connected block on the stride-8 pool, concatenation,
+  and one 1x1 "fc" per level giving the **modulation vectors** ``c3, c4``;
+* **test branch**: per level two 3x3 conv blocks (the "IoU features"); for each candidate box, PrRoIPool
+  (5x5 at stride 8, 3x3 at stride 16), channel-wise multiplication by the modulation vector, a fully
+  connected block per level, concatenation and a linear layer giving the predicted IoU.
+
+The prediction is differentiable w.r.t. the box coordinates (PrRoIPool is), so candidate boxes are
+refined by gradient ascent on the predicted IoU (ATOM sec. 3.4): ``b <- b + step * (w, h, w, h) *
+dIoU/db`` for a few iterations; the tracker then averages the best candidates.
+
+Sizes are reduced from ATOM's (which were built for ResNet-18's 128/256 channels and 256-512 wide
+layers) to suit EfficientNet-Lite0 (40 channels at stride 8, 112 at stride 16) and a CPU: reference
+convs 64 (s8) / 128 (s16), test convs 128 / 128, modulation and fc widths 128 / 128 (``width``).
+
+Boxes are ``(x, y, w, h)`` in pixels of the image crop the features were computed from.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .prroi_pool import prroi_pool2d
+
+__all__ = ["IoUNet", "boxes_to_rois"]
+
+
+def _conv_block(cin: int, cout: int, k: int = 3, padding: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, k, padding=padding, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class _LinearBlock(nn.Module):
+    """Fully connected layer on a pooled ``(C, k, k)`` map + BatchNorm + ReLU (ATOM's LinearBlock)."""
+
+    def __init__(self, cin: int, cout: int, k: int):
+        super().__init__()
+        self.linear = nn.Linear(cin * k * k, cout, bias=False)
+        self.bn = nn.BatchNorm1d(cout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.bn(self.linear(x.flatten(1))))
+
+
+def boxes_to_rois(boxes: torch.Tensor) -> torch.Tensor:
+    """``(B, P, 4)`` xywh boxes to ``(B*P, 5)`` PrRoIPool rows ``(batch_index, x1, y1, x2, y2)``."""
+    B, P, _ = boxes.shape
+    bidx = torch.arange(B, dtype=boxes.dtype, device=boxes.device).repeat_interleave(P)[:, None]
+    b = boxes.reshape(-1, 4)
+    return torch.cat([bidx, b[:, :2], b[:, :2] + b[:, 2:]], dim=1)
+
+
+class IoUNet(nn.Module):
+    """Target-conditioned IoU predictor on stride-8 and stride-16 features (see module docstring)."""
+
+    def __init__(self, in_channels: tuple[int, int] = (40, 112), strides: tuple[int, int] = (8, 16), width: int = 128):
+        super().__init__()
+        c8, c16 = in_channels
+        self.strides = tuple(strides)
+        w = width
+        # reference branch
+        self.conv3_r = _conv_block(c8, w // 2)
+        self.conv4_r = _conv_block(c16, w)
+        self.fc3_r = _LinearBlock(w // 2, w, 3)
+        self.mod3 = nn.Linear(w + w, w)
+        self.mod4 = nn.Linear(w + w, w)
+        # test branch
+        self.conv3_t = nn.Sequential(_conv_block(c8, w), _conv_block(w, w))
+        self.conv4_t = nn.Sequential(_conv_block(c16, w), _conv_block(w, w))
+        self.fc3_t = _LinearBlock(w, w, 5)
+        self.fc4_t = _LinearBlock(w, w, 3)
+        self.iou_predictor = nn.Linear(w + w, 1)
+
+    # -- reference ---------------------------------------------------------------------------------
+    def get_modulation(self, feat8: torch.Tensor, feat16: torch.Tensor, boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Modulation vectors ``(B, width)`` x 2 from reference features and their ``(B, 4)`` boxes."""
+        rois = boxes_to_rois(boxes.reshape(-1, 1, 4))
+        r3 = prroi_pool2d(self.conv3_r(feat8), rois, 3, 1.0 / self.strides[0])
+        r4 = prroi_pool2d(self.conv4_r(feat16), rois, 1, 1.0 / self.strides[1])
+        joint = torch.cat([self.fc3_r(r3), r4.flatten(1)], dim=1)
+        return self.mod3(joint), self.mod4(joint)
+
+    # -- test ----------------------------------------------------------------------------------------
+    def get_iou_features(self, feat8: torch.Tensor, feat16: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Test-branch feature maps (computed once per frame, reused for every candidate box)."""
+        return self.conv3_t(feat8), self.conv4_t(feat16)
+
+    def predict_iou(self, modulation, iou_features, boxes: torch.Tensor) -> torch.Tensor:
+        """Predicted IoU ``(B, P)`` of candidate ``boxes`` ``(B, P, 4)`` given per-image modulation ``(B, w)``."""
+        B, P, _ = boxes.shape
+        m3, m4 = modulation
+        f3, f4 = iou_features
+        rois = boxes_to_rois(boxes)
+        p3 = prroi_pool2d(f3, rois, 5, 1.0 / self.strides[0]) * m3.repeat_interleave(P, 0)[:, :, None, None]
+        p4 = prroi_pool2d(f4, rois, 3, 1.0 / self.strides[1]) * m4.repeat_interleave(P, 0)[:, :, None, None]
+        joint = torch.cat([self.fc3_t(p3), self.fc4_t(p4)], dim=1)
+        return self.iou_predictor(joint).reshape(B, P)
+
+    def forward(self, ref_feats, ref_boxes, test_feats, proposals, seq_index: torch.Tensor | None = None) -> torch.Tensor:
+        """Training forward: reference ``(S, ...)`` features/boxes ``(S, 4)``; test ``(B, ...)`` features
+        and proposals ``(B, P, 4)``; ``seq_index`` ``(B,)`` says which reference each test image uses
+        (default: ``B == S``, one-to-one). Returns predicted IoUs ``(B, P)``."""
+        m3, m4 = self.get_modulation(ref_feats[0], ref_feats[1], ref_boxes)
+        if seq_index is not None:
+            m3, m4 = m3[seq_index], m4[seq_index]
+        return self.predict_iou((m3, m4), self.get_iou_features(test_feats[0], test_feats[1]), proposals)
+
+    # -- refinement ----------------------------------------------------------------------------------
+    @torch.enable_grad()
+    def refine(self, modulation, iou_features, boxes: torch.Tensor, iterations: int = 5, step_length: float = 1.0,
+               step_decay: float = 1.0, min_size: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+        """Gradient ascent on the predicted IoU w.r.t. box coordinates (ATOM sec. 3.4).
+
+        ``boxes`` ``(B, P, 4)`` xywh. Each step moves ``b += step * (w, h, w, h) * dIoU/db`` (the gradient is
+        scaled by the box size so the step is relative). Returns the refined boxes and their predicted IoU.
+        """
+        mod = tuple(m.detach() for m in modulation)
+        feats = tuple(f.detach() for f in iou_features)
+        b = boxes.detach().clone()
+        step = float(step_length)
+        for _ in range(iterations):
+            b.requires_grad_(True)
+            iou = self.predict_iou(mod, feats, b)
+            (grad,) = torch.autograd.grad(iou.sum(), b)
+            with torch.no_grad():
+                scale = b[..., 2:].repeat(1, 1, 2)
+                b = b + step * scale * grad
+                b[..., 2:] = b[..., 2:].clamp(min=min_size)
+            step *= step_decay
+        with torch.no_grad():
+            iou = self.predict_iou(mod, feats, b)
+        return b.detach(), iou.detach()

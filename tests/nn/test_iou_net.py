@@ -1,0 +1,71 @@
+import torch
+
+from adaptrack.nn.iou_net import IoUNet, boxes_to_rois
+
+torch.set_num_threads(1)
+
+
+def _net(dtype=torch.float32):
+    torch.manual_seed(0)
+    net = IoUNet(in_channels=(8, 12), width=16).to(dtype).eval()
+    # non-trivial BatchNorm statistics so eval mode is not the identity
+    for m in net.modules():
+        if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+    return net
+
+
+def _feats(B, dtype=torch.float32, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(B, 8, 16, 16, generator=g, dtype=dtype), torch.randn(B, 12, 8, 8, generator=g, dtype=dtype)
+
+
+def test_boxes_to_rois():
+    boxes = torch.tensor([[[1.0, 2.0, 3.0, 4.0]], [[5.0, 6.0, 7.0, 8.0]]])
+    rois = boxes_to_rois(boxes)
+    torch.testing.assert_close(rois, torch.tensor([[0.0, 1, 2, 4, 6], [1.0, 5, 6, 12, 14]]))
+
+
+def test_shapes_and_seq_index_equals_repeated_reference():
+    net = _net()
+    ref = _feats(2)
+    test = _feats(4, seed=3)
+    ref_boxes = torch.tensor([[30.0, 30.0, 40.0, 50.0], [50.0, 40.0, 30.0, 30.0]])
+    props = torch.rand(4, 6, 4) * 40 + torch.tensor([20.0, 20.0, 10.0, 10.0])
+    idx = torch.tensor([0, 0, 1, 1])
+    out = net(ref, ref_boxes, test, props, seq_index=idx)
+    assert out.shape == (4, 6)
+    rep = (ref[0][idx], ref[1][idx])
+    out2 = net(rep, ref_boxes[idx], test, props)
+    torch.testing.assert_close(out, out2)
+    # the modulation depends on the reference box
+    m_a = net.get_modulation(ref[0][:1], ref[1][:1], ref_boxes[:1])[0]
+    m_b = net.get_modulation(ref[0][:1], ref[1][:1], ref_boxes[1:])[0]
+    assert not torch.allclose(m_a, m_b)
+
+
+def test_iou_gradient_wrt_boxes_matches_finite_differences():
+    net = _net(torch.float64)
+    test = _feats(1, torch.float64, seed=4)
+    mod = net.get_modulation(*_feats(1, torch.float64), torch.tensor([[40.0, 35.0, 30.0, 42.0]], dtype=torch.float64))
+    feats = net.get_iou_features(*test)
+    boxes = torch.tensor([[[33.3, 41.7, 37.1, 29.9], [60.2, 22.6, 25.3, 51.9]]], dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda b: net.predict_iou(mod, feats, b), (boxes,), eps=1e-6, atol=1e-5)
+
+
+def test_refinement_ascends_predicted_iou():
+    net = _net()
+    mod = net.get_modulation(*_feats(1), torch.tensor([[40.0, 35.0, 30.0, 42.0]]))
+    feats = net.get_iou_features(*_feats(1, seed=5))
+    boxes = torch.tensor([[[33.0, 41.0, 37.0, 30.0], [60.0, 22.0, 25.0, 52.0], [20.0, 20.0, 50.0, 50.0]]])
+    before = net.predict_iou(mod, feats, boxes)
+    refined, after = net.refine(mod, feats, boxes, iterations=3, step_length=0.05)
+    assert refined.shape == boxes.shape
+    assert (after >= before - 1e-6).all()
+    assert (after - before).max() > 0
+    assert not torch.equal(refined, boxes)
+    # refinement works from inside no_grad code (the tracker's inference path)
+    with torch.no_grad():
+        refined2, _ = net.refine(mod, feats, boxes, iterations=3, step_length=0.05)
+    torch.testing.assert_close(refined, refined2)
