@@ -28,7 +28,7 @@ def as_rgb_uint8(frame, assume_bgr: bool = False) -> np.ndarray:
     3/4-channel input (for arrays that come from OpenCV).
     """
     a = np.asarray(frame)
-    if a.ndim == 3 and a.shape[2] == 3 and a.dtype == np.uint8 and not assume_bgr:
+    if a.ndim == 3 and a.shape[2] == 3 and a.dtype == np.uint8 and not assume_bgr and a.size:
         return a if a.flags.c_contiguous else np.ascontiguousarray(a)
     if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (1, 3, 4)) or min(a.shape[:2]) == 0:
         raise ValueError(f"a frame must be HxW, HxWx1, HxWx3 or HxWx4 with non-zero size, got shape {a.shape}")
