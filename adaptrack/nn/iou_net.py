@@ -62,10 +62,13 @@ def boxes_to_rois(boxes: torch.Tensor) -> torch.Tensor:
 class IoUNet(nn.Module):
     """Target-conditioned IoU predictor on stride-8 and stride-16 features (see module docstring)."""
 
-    def __init__(self, in_channels: tuple[int, int] = (40, 112), strides: tuple[int, int] = (8, 16), width: int = 128):
+    def __init__(self, in_channels: tuple[int, int] = (40, 112), strides: tuple[int, int] = (8, 16), width: int = 128,
+                 offsets: tuple[float, float] = (0.5, 0.5)):
         super().__init__()
         c8, c16 = in_channels
         self.strides = tuple(strides)
+        # PrRoIPool ``offset`` per level: feature 0 sits at crop pixel ``offset * stride`` (0.5: cell centres)
+        self.offsets = tuple(float(o) for o in offsets)
         w = width
         # reference branch
         self.conv3_r = _conv_block(c8, w // 2)
@@ -84,8 +87,8 @@ class IoUNet(nn.Module):
     def get_modulation(self, feat8: torch.Tensor, feat16: torch.Tensor, boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Modulation vectors ``(B, width)`` x 2 from reference features and their ``(B, 4)`` boxes."""
         rois = boxes_to_rois(boxes.reshape(-1, 1, 4))
-        r3 = prroi_pool2d(self.conv3_r(feat8), rois, 3, 1.0 / self.strides[0])
-        r4 = prroi_pool2d(self.conv4_r(feat16), rois, 1, 1.0 / self.strides[1])
+        r3 = prroi_pool2d(self.conv3_r(feat8), rois, 3, 1.0 / self.strides[0], self.offsets[0])
+        r4 = prroi_pool2d(self.conv4_r(feat16), rois, 1, 1.0 / self.strides[1], self.offsets[1])
         joint = torch.cat([self.fc3_r(r3), r4.flatten(1)], dim=1)
         return self.mod3(joint), self.mod4(joint)
 
@@ -100,8 +103,8 @@ class IoUNet(nn.Module):
         m3, m4 = modulation
         f3, f4 = iou_features
         rois = boxes_to_rois(boxes)
-        p3 = prroi_pool2d(f3, rois, 5, 1.0 / self.strides[0]) * m3.repeat_interleave(P, 0)[:, :, None, None]
-        p4 = prroi_pool2d(f4, rois, 3, 1.0 / self.strides[1]) * m4.repeat_interleave(P, 0)[:, :, None, None]
+        p3 = prroi_pool2d(f3, rois, 5, 1.0 / self.strides[0], self.offsets[0]) * m3.repeat_interleave(P, 0)[:, :, None, None]
+        p4 = prroi_pool2d(f4, rois, 3, 1.0 / self.strides[1], self.offsets[1]) * m4.repeat_interleave(P, 0)[:, :, None, None]
         joint = torch.cat([self.fc3_t(p3), self.fc4_t(p4)], dim=1)
         return self.iou_predictor(joint).reshape(B, P)
 

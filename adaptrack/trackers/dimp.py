@@ -1,0 +1,367 @@
+"""DiMP: discriminative model prediction for tracking, in pure PyTorch on a CPU.
+
+Paper: G. Bhat, M. Danelljan, L. Van Gool, R. Timofte, "Learning Discriminative Model Prediction for
+Tracking", ICCV 2019 (``shared/papers/002_*``). What lives here, top to bottom:
+
+* **Classification features** (sec. 3, "Cls Feat"): a conv block + a residual block on the stride-16
+  backbone features, then a projection to ``cls_dim`` channels and an instance L2 normalisation
+  (every sample's map scaled to mean square ``1 / (cls_dim * k * k)``, so a unit-norm ``k x k`` filter
+  gives O(1) scores).
+* **Target model** ``f``: the ``cls_dim x 4 x 4`` weights of a conv layer; scores ``s = x * f``.
+* **Learned loss** (eqs. 1, 2, 6, 7): ``L(f) = 1/|S| sum ||r(x*f, c)||^2 + ||lambda f||^2`` with
+  ``r = v_c * (m_c s + (1 - m_c) max(0, s) - y_c)``; ``y_c``, ``m_c`` (through a sigmoid) and ``v_c``
+  are functions of the distance to the target centre expanded in N = 100 triangular radial basis
+  functions with knot spacing Delta = 0.1 feature cells (eq. 7; the last one is the "far" plateau),
+  initialised as in sec. 3.4: ``y_c`` = the training label Gaussian ``z_c``, ``v_c = 1``, ``m_c =
+  sigmoid(4 tanh(2 - d))`` (a scaled tanh). ``lambda`` is learned too.
+* **Model predictor D** (Alg. 1): the initializer (sec. 3.3: conv + PrRoIPool of the target box to
+  4x4, averaged over the training samples) gives ``f^(0)``; then steepest descent iterations
+  ``f <- f - alpha grad L`` with
+    - the closed-form gradient (supp. S1, eq. S5): ``grad L = 2/n sum (ds/df)^T (q_c . r) + 2 lambda^2 f``,
+      ``q_c = v_c (m_c + (1 - m_c) 1[s > 0])`` (the derivative of ``r`` w.r.t. ``s``; the supplement's
+      eq. S4 prints ``v_c m_c + (1 - m_c) 1[s>0]``, which drops a ``v_c`` -- ours is checked against
+      autograd in the tests), the transposed Jacobian being a correlation of the features with the
+      weighted residual;
+    - the Gauss-Newton step length (eq. 5, supp. S2/S6): ``alpha = ||grad L||^2 / (2 ||J grad L||^2)``
+      with ``||J g||^2 = 1/n sum ||q_c . (x * g)||^2 + lambda^2 ||g||^2``. The factor 2 comes from the
+      Gauss-Newton model of ``L = ||xi||^2`` being ``||xi + J d||^2`` (so ``Q = 2 J^T J`` in eq. 4, whose
+      minimiser along ``-grad L`` is this alpha; with the paper's literal ``Q = J^T J`` the step would be
+      twice the line minimiser). The tests check alpha against a direct line minimisation.
+  The ``gd`` variant (paper Table 1, "GD") replaces alpha by learned coefficient-wise step lengths.
+* **Box estimation** (sec. 3.5): the ATOM IoU-Net (:mod:`adaptrack.nn.iou_net`) on stride-8 and
+  stride-16 features of the same crop.
+* **Online tracking** (sec. 3.7): :class:`DiMPTracker` -- 15 augmented samples on the first frame and
+  10 steepest-descent recursions; a memory of 50 samples (oldest discarded); 2 recursions every 20
+  frames, or 1 at once when a distractor peak is detected; samples added only when the target was
+  found with confidence; target-lost handling (position kept, no update); the box from IoU-Net
+  refinement of jittered candidates around the classifier's peak.
+
+Offline training (sec. 3.6, eqs. 8-9) is in :mod:`adaptrack.training.recipes.dimp`; nothing here
+trains. The backbone (EfficientNet-Lite0, ImageNet) is frozen; bundled weights hold only the
+trained parts.
+
+Coordinates: crops are ``image_size`` pixels square (a multiple of 16). EfficientNet-Lite0 with TF
+'same' padding centres feature ``i`` of stride ``st`` at crop pixel ``st * i + st - 0.5``
+(continuous coordinates; :func:`feature_center0`). With the 4x4 filter and padding 2, score ``k``
+(output size ``H + 1``) is the filter centred between features ``k - 1`` and ``k``, i.e. at
+``st * (k - 0.5) + st - 0.5`` pixels.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..nn.iou_net import IoUNet
+from ..nn.prroi_pool import prroi_pool2d
+
+__all__ = [
+    "feature_center0",
+    "ClsFeatureBlock",
+    "LearnedLoss",
+    "FilterInitializer",
+    "apply_filter",
+    "filter_correlation",
+    "loss_value",
+    "loss_gradient",
+    "steepest_descent_step",
+    "DiMPNet",
+    "DiMPParams",
+    "DiMPTracker",
+    "SampleMemory",
+]
+
+
+def feature_center0(stride: int) -> float:
+    """Continuous crop-pixel position of feature 0 of an EfficientNet-Lite0 map of ``stride``
+    (TF 'same' padding: each stride-2 conv centres output ``i`` on input ``2i + 1``)."""
+    return stride - 0.5
+
+
+# ----------------------------------------------------------------------------------------------------
+# Classification features
+# ----------------------------------------------------------------------------------------------------
+class ClsFeatureBlock(nn.Module):
+    """conv-BN-ReLU, a residual basic block, a 3x3 projection to ``out_dim`` and instance L2 norm."""
+
+    def __init__(self, in_dim: int = 112, mid_dim: int = 128, out_dim: int = 64, filter_size: int = 4):
+        super().__init__()
+        self.conv_in = nn.Sequential(nn.Conv2d(in_dim, mid_dim, 3, padding=1, bias=False), nn.BatchNorm2d(mid_dim), nn.ReLU(inplace=True))
+        self.res1 = nn.Sequential(nn.Conv2d(mid_dim, mid_dim, 3, padding=1, bias=False), nn.BatchNorm2d(mid_dim), nn.ReLU(inplace=True))
+        self.res2 = nn.Sequential(nn.Conv2d(mid_dim, mid_dim, 3, padding=1, bias=False), nn.BatchNorm2d(mid_dim))
+        self.proj = nn.Conv2d(mid_dim, out_dim, 3, padding=1)
+        self.norm_scale = math.sqrt(1.0 / (out_dim * filter_size * filter_size))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv_in(x)
+        x = torch.relu(x + self.res2(self.res1(x)))
+        x = self.proj(x)
+        C, H, W = x.shape[-3:]
+        sq = (x * x).sum(dim=(-3, -2, -1), keepdim=True)
+        return x * (self.norm_scale * torch.sqrt(C * H * W / (sq + 1e-5)))
+
+
+# ----------------------------------------------------------------------------------------------------
+# Learned discriminative loss (eqs. 2, 6, 7)
+# ----------------------------------------------------------------------------------------------------
+class LearnedLoss(nn.Module):
+    """``y_c``, ``m_c``, ``v_c`` as triangular radial-basis expansions of the distance to the centre.
+
+    ``label_sigma`` (feature cells) is the Gaussian the label is initialised to; the mask starts as
+    ``sigmoid(mask_init_factor * tanh(mask_radius - d))``; the weight as 1. ``lambda`` (``filter_reg``)
+    starts at ``init_filter_reg``.
+    """
+
+    def __init__(self, num_bins: int = 100, bin_displacement: float = 0.1, label_sigma: float = 0.9,
+                 mask_init_factor: float = 4.0, mask_radius: float = 2.0, init_filter_reg: float = 0.05,
+                 min_filter_reg: float = 1e-3):
+        super().__init__()
+        self.num_bins, self.bin_displacement = int(num_bins), float(bin_displacement)
+        self.min_filter_reg = float(min_filter_reg)
+        d = torch.arange(self.num_bins, dtype=torch.float32) * self.bin_displacement
+        self.phi_y = nn.Parameter(torch.exp(-0.5 * (d / label_sigma) ** 2))
+        self.phi_m = nn.Parameter(mask_init_factor * torch.tanh(mask_radius - d))
+        self.phi_v = nn.Parameter(torch.ones(self.num_bins))
+        self.filter_reg = nn.Parameter(torch.tensor(float(init_filter_reg)))
+
+    def basis(self, dist: torch.Tensor) -> torch.Tensor:
+        """Eq. 7: ``(..., N)`` triangular basis values at distances ``dist`` (feature cells)."""
+        k = torch.arange(self.num_bins, dtype=dist.dtype, device=dist.device)
+        t = dist[..., None] / self.bin_displacement - k  # (d - k Delta) / Delta
+        rho = (1.0 - t.abs()).clamp(min=0.0)
+        last = (1.0 + t[..., -1]).clamp(0.0, 1.0)
+        return torch.cat([rho[..., :-1], last[..., None]], dim=-1)
+
+    def forward(self, dist: torch.Tensor):
+        """Label ``y``, mask ``m`` (in [0, 1]) and weight ``v`` at distances ``dist`` (eq. 6)."""
+        rho = self.basis(dist)
+        y = rho @ self.phi_y.to(dist.dtype)
+        m = torch.sigmoid(rho @ self.phi_m.to(dist.dtype))
+        v = rho @ self.phi_v.to(dist.dtype)
+        return y, m, v
+
+    def reg_weight(self) -> torch.Tensor:
+        """``lambda^2`` (lambda clamped to at least ``min_filter_reg``)."""
+        lam = self.filter_reg.clamp(min=self.min_filter_reg)
+        return lam * lam
+
+
+# ----------------------------------------------------------------------------------------------------
+# Filter application and the closed-form gradient / step length
+# ----------------------------------------------------------------------------------------------------
+def apply_filter(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    """Scores ``s = x * f``. ``x`` ``(n, S, C, H, W)`` (n samples of S sequences), ``f`` ``(S, C, k, k)``;
+    returns ``(n, S, H', W')`` with padding ``k // 2`` (``H' = H + 1`` for even ``k``)."""
+    n, S, C, H, W = x.shape
+    k = f.shape[-1]
+    out = F.conv2d(x.reshape(n, S * C, H, W), f, padding=k // 2, groups=S)
+    return out.reshape(n, S, out.shape[-2], out.shape[-1])
+
+
+def filter_correlation(x: torch.Tensor, g: torch.Tensor, k: int, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """The transposed Jacobian ``(ds/df)^T g`` summed over samples: ``(S, C, k, k)``.
+
+    ``x`` ``(n, S, C, H, W)``, ``g`` ``(n, S, H', W')`` (a map on the score grid), ``weights`` ``(n, S)``
+    optional per-sample factors. Implemented as a grouped convolution of the padded features with ``g``
+    (differentiable to any order).
+    """
+    n, S, C, H, W = x.shape
+    if weights is not None:
+        g = g * weights[:, :, None, None]
+    p = k // 2
+    xp = F.pad(x, (p, p, p, p))  # (n, S, C, Hp, Wp)
+    inp = xp.permute(2, 1, 0, 3, 4).reshape(C, S * n, xp.shape[-2], xp.shape[-1])
+    out = F.conv2d(inp, g.permute(1, 0, 2, 3), groups=S)  # (C, S, k, k)
+    return out.permute(1, 0, 2, 3)
+
+
+def _sample_weights(n: int, S: int, weights, like: torch.Tensor) -> torch.Tensor:
+    if weights is None:
+        return torch.full((n, S), 1.0 / n, dtype=like.dtype, device=like.device)
+    return weights.to(like.dtype)
+
+
+def loss_value(x, f, y, m, v, reg, weights=None) -> torch.Tensor:
+    """Eq. 1 per sequence ``(S,)``: ``sum_j w_j ||r_j||^2 + lambda^2 ||f||^2`` (``w_j = 1/n`` by default)."""
+    n, S = x.shape[:2]
+    w = _sample_weights(n, S, weights, x)
+    s = apply_filter(x, f)
+    r = v * (m * s + (1 - m) * torch.relu(s) - y)
+    return (w * (r * r).sum(dim=(-2, -1))).sum(0) + reg * (f * f).sum(dim=(1, 2, 3))
+
+
+def loss_gradient(x, f, y, m, v, reg, weights=None):
+    """Closed-form ``grad L`` (eq. S5) and the pieces the step length needs: returns ``(grad, q, w)``."""
+    n, S = x.shape[:2]
+    w = _sample_weights(n, S, weights, x)
+    s = apply_filter(x, f)
+    pos = (s > 0).to(s.dtype)
+    r = v * (m * s + (1 - m) * torch.relu(s) - y)
+    q = v * (m + (1 - m) * pos)
+    grad = 2.0 * filter_correlation(x, q * r, f.shape[-1], w) + 2.0 * reg * f
+    return grad, q, w
+
+
+def steepest_descent_step(x, f, y, m, v, reg, weights=None, eps: float = 1e-8):
+    """One Gauss-Newton steepest-descent iteration (Alg. 1, lines 4-7). Returns ``(f_new, alpha, grad)``.
+
+    ``alpha = ||grad||^2 / (2 ||J grad||^2)`` per sequence, the exact minimiser of the Gauss-Newton
+    model ``||xi - alpha J grad||^2`` of the loss along ``-grad`` (see the module docstring).
+    """
+    grad, q, w = loss_gradient(x, f, y, m, v, reg, weights)
+    h = q * apply_filter(x, grad)  # J grad on the data residuals (up to sqrt(w))
+    jg2 = (w * (h * h).sum(dim=(-2, -1))).sum(0) + reg * (grad * grad).sum(dim=(1, 2, 3))
+    g2 = (grad * grad).sum(dim=(1, 2, 3))
+    alpha = g2 / (2.0 * jg2).clamp(min=eps)
+    return f - alpha[:, None, None, None] * grad, alpha, grad
+
+
+# ----------------------------------------------------------------------------------------------------
+# Initializer (sec. 3.3)
+# ----------------------------------------------------------------------------------------------------
+class FilterInitializer(nn.Module):
+    """conv, then PrRoIPool of the target box to ``k x k``, averaged over the training samples."""
+
+    def __init__(self, dim: int = 64, filter_size: int = 4, stride: int = 16):
+        super().__init__()
+        self.conv = nn.Conv2d(dim, dim, 3, padding=1)
+        self.filter_size, self.stride = int(filter_size), int(stride)
+
+    def forward(self, feat: torch.Tensor, boxes: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+        """``feat`` ``(n, S, C, H, W)``, ``boxes`` ``(n, S, 4)`` xywh crop pixels -> ``(S, C, k, k)``."""
+        n, S, C, H, W = feat.shape
+        z = self.conv(feat.reshape(n * S, C, H, W))
+        b = boxes.reshape(n * S, 4).to(z.dtype)
+        idx = torch.arange(n * S, dtype=z.dtype, device=z.device)[:, None]
+        rois = torch.cat([idx, b[:, :2], b[:, :2] + b[:, 2:]], dim=1)
+        offset = feature_center0(self.stride) / self.stride
+        pooled = prroi_pool2d(z, rois, self.filter_size, 1.0 / self.stride, offset).reshape(n, S, C, self.filter_size, self.filter_size)
+        if weights is None:
+            return pooled.mean(0)
+        w = weights / weights.sum(0, keepdim=True)
+        return (pooled * w[:, :, None, None, None]).sum(0)
+
+
+# ----------------------------------------------------------------------------------------------------
+# The network
+# ----------------------------------------------------------------------------------------------------
+class DiMPNet(nn.Module):
+    """Backbone (frozen, EfficientNet-Lite0 s8/s16) + classification branch + model predictor + IoU-Net.
+
+    ``state_dict_trainable()`` / ``load_trainable()`` handle the bundled weights (backbone excluded).
+    """
+
+    def __init__(self, backbone=None, cls_dim: int = 64, cls_mid: int = 128, filter_size: int = 4,
+                 iou_width: int = 128, image_size: int = 288, area_factor: float = 5.0, num_bins: int = 100,
+                 bin_displacement: float = 0.1, pretrained_backbone: bool = True):
+        super().__init__()
+        if backbone is None:
+            from ..nn.backbones import build_backbone
+
+            backbone = build_backbone("efficientnet_lite0", pretrained=pretrained_backbone, layers=("s8", "s16"))
+        self.backbone = backbone.freeze()
+        c8, c16 = backbone.channels["s8"], backbone.channels["s16"]
+        self.stride = backbone.strides["s16"]
+        self.filter_size = int(filter_size)
+        self.image_size = int(image_size)
+        self.area_factor = float(area_factor)
+        # label sigma: 1/4 of the base target size, in feature cells (sec. 3.6)
+        self.label_sigma = 0.25 * self.image_size / self.area_factor / self.stride
+        self.config = dict(cls_dim=cls_dim, cls_mid=cls_mid, filter_size=filter_size, iou_width=iou_width,
+                           image_size=image_size, area_factor=area_factor, num_bins=num_bins,
+                           bin_displacement=bin_displacement)
+        self.cls_feat = ClsFeatureBlock(c16, cls_mid, cls_dim, filter_size)
+        self.initializer = FilterInitializer(cls_dim, filter_size, self.stride)
+        self.loss = LearnedLoss(num_bins, bin_displacement, label_sigma=self.label_sigma)
+        # coefficient-wise learned step lengths of the "gd" variant (paper Table 1); log-parametrised
+        self.gd_log_step = nn.Parameter(torch.full((cls_dim, filter_size, filter_size), math.log(1.0)))
+        s8 = backbone.strides["s8"]
+        self.iou_net = IoUNet((c8, c16), (s8, self.stride), width=iou_width,
+                              offsets=(feature_center0(s8) / s8, feature_center0(self.stride) / self.stride))
+
+    # -- weights -----------------------------------------------------------------------------------
+    def trainable_state_dict(self) -> dict:
+        return {k: v for k, v in self.state_dict().items() if not k.startswith("backbone.")}
+
+    def load_trainable(self, state: dict) -> None:
+        missing, unexpected = self.load_state_dict(state, strict=False)
+        missing = [k for k in missing if not k.startswith("backbone.")]
+        if missing or unexpected:
+            raise ValueError(f"DiMP weights do not match the network: missing {missing[:5]}, unexpected {unexpected[:5]}")
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.backbone.eval()  # frozen: BatchNorm statistics stay
+        return self
+
+    # -- geometry ----------------------------------------------------------------------------------
+    def score_size(self, feat_size: int) -> int:
+        k = self.filter_size
+        return feat_size + 2 * (k // 2) - k + 1
+
+    def score_origin(self) -> float:
+        """Crop-pixel position of score 0 (see the module docstring)."""
+        k = self.filter_size
+        return self.stride * ((k - 1) / 2.0 - k // 2) + feature_center0(self.stride)
+
+    def centers_to_score(self, centers: torch.Tensor) -> torch.Tensor:
+        """Crop-pixel centres ``(..., 2)`` to score-grid coordinates."""
+        return (centers - self.score_origin()) / self.stride
+
+    def distance_maps(self, centers: torch.Tensor, size: int) -> torch.Tensor:
+        """``(..., size, size)`` distances (score cells) of every score location to ``centers`` ``(..., 2)``."""
+        c = self.centers_to_score(centers)
+        k = torch.arange(size, dtype=c.dtype, device=c.device)
+        dx = k - c[..., 0:1]
+        dy = k - c[..., 1:2]
+        return torch.sqrt(dy[..., :, None] ** 2 + dx[..., None, :] ** 2)
+
+    # -- pieces ------------------------------------------------------------------------------------
+    def extract(self, images: torch.Tensor) -> dict:
+        """Backbone features of ``(B, 3, H, W)`` RGB 0..255 crops."""
+        return self.backbone(images)
+
+    def classification_features(self, s16: torch.Tensor) -> torch.Tensor:
+        return self.cls_feat(s16)
+
+    def predict_filter(self, feat, boxes, iterations: int, mode: str = "sd", weights=None, f0=None,
+                       loss_params=None) -> list:
+        """Alg. 1: ``feat`` ``(n, S, C, H, W)``, ``boxes`` ``(n, S, 4)``. Returns the iterates
+        ``[f^(0), ..., f^(iterations)]``; ``mode`` is ``"sd"`` (steepest descent), ``"gd"`` (learned
+        coefficient-wise steps) or ``"none"``. ``f0`` overrides the initializer (online updates);
+        ``loss_params`` = ``(y, m, v, reg)`` overrides the learned loss (the ``fixed_loss`` variant)."""
+        f = self.initializer(feat, boxes, weights) if f0 is None else f0
+        iterates = [f]
+        if iterations <= 0 or mode == "none":
+            return iterates
+        y, m, v, reg = self.loss_maps(boxes, feat.shape[-1]) if loss_params is None else loss_params(boxes, feat.shape[-1])
+        for _ in range(iterations):
+            if mode == "sd":
+                f, _, _ = steepest_descent_step(feat, f, y, m, v, reg, weights)
+            elif mode == "gd":
+                grad, _, _ = loss_gradient(feat, f, y, m, v, reg, weights)
+                f = f - torch.exp(self.gd_log_step) * grad
+            else:
+                raise ValueError(f"unknown optimizer mode {mode!r} (sd, gd, none)")
+            iterates.append(f)
+        return iterates
+
+    def loss_maps(self, boxes: torch.Tensor, feat_size: int, loss: LearnedLoss | None = None):
+        """``y, m, v`` maps ``(n, S, H', W')`` for target ``boxes`` ``(n, S, 4)`` and ``lambda^2``."""
+        loss = self.loss if loss is None else loss
+        centers = boxes[..., :2] + boxes[..., 2:] / 2
+        d = self.distance_maps(centers, self.score_size(feat_size))
+        y, m, v = loss(d)
+        return y, m, v, loss.reg_weight()
+
+    def gaussian_label(self, boxes: torch.Tensor, feat_size: int) -> torch.Tensor:
+        """Training label ``z_c``: a Gaussian of std ``label_sigma`` cells at the box centre."""
+        centers = boxes[..., :2] + boxes[..., 2:] / 2
+        d = self.distance_maps(centers, self.score_size(feat_size))
+        return torch.exp(-0.5 * (d / self.label_sigma) ** 2)

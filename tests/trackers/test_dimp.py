@@ -1,0 +1,122 @@
+import numpy as np
+import pytest
+import torch
+
+from adaptrack.trackers.dimp import (
+    LearnedLoss,
+    apply_filter,
+    filter_correlation,
+    loss_gradient,
+    loss_value,
+    steepest_descent_step,
+)
+
+torch.set_num_threads(1)
+
+
+def _problem(seed=0, n=3, S=2, C=5, H=7, k=4, mask=None):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, S, C, H, H, generator=g, dtype=torch.float64)
+    f = torch.randn(S, C, k, k, generator=g, dtype=torch.float64) * 0.3
+    Ho = H + 1
+    y = torch.rand(n, S, Ho, Ho, generator=g, dtype=torch.float64)
+    m = torch.rand(n, S, Ho, Ho, generator=g, dtype=torch.float64) if mask is None else torch.full((n, S, Ho, Ho), mask, dtype=torch.float64)
+    v = 0.5 + torch.rand(n, S, Ho, Ho, generator=g, dtype=torch.float64)
+    w = torch.rand(n, S, generator=g, dtype=torch.float64)
+    return x, f, y, m, v, torch.tensor(0.07, dtype=torch.float64) ** 2, w / w.sum(0)
+
+
+def test_apply_filter_matches_per_sequence_conv():
+    x, f, *_ = _problem()
+    s = apply_filter(x, f)
+    assert s.shape == (3, 2, 8, 8)
+    for j in range(2):
+        ref = torch.nn.functional.conv2d(x[:, j], f[j : j + 1], padding=2)[:, 0]
+        torch.testing.assert_close(s[:, j], ref)
+
+
+def test_filter_correlation_is_the_transposed_jacobian():
+    x, f, *_ = _problem(1)
+    g = torch.randn(3, 2, 8, 8, dtype=torch.float64)
+    f = f.clone().requires_grad_(True)
+    (auto,) = torch.autograd.grad((apply_filter(x, f) * g).sum(), f)
+    torch.testing.assert_close(filter_correlation(x, g, 4), auto)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_closed_form_gradient_matches_autograd(weighted):
+    x, f, y, m, v, reg, w = _problem(2)
+    w = w if weighted else None
+    f = f.clone().requires_grad_(True)
+    (auto,) = torch.autograd.grad(loss_value(x, f, y, m, v, reg, w).sum(), f)
+    grad, _, _ = loss_gradient(x, f.detach(), y, m, v, reg, w)
+    torch.testing.assert_close(grad, auto)
+
+
+def test_step_length_minimises_the_gauss_newton_model():
+    x, f, y, m, v, reg, w = _problem(3)
+    f_new, alpha, grad = steepest_descent_step(x, f, y, m, v, reg, w)
+    # Gauss-Newton model along -grad: the residuals linearised at f, xi(a) = xi0 - a * J grad
+    s = apply_filter(x, f)
+    q = v * (m + (1 - m) * (s > 0).double())
+    r0 = v * (m * s + (1 - m) * torch.relu(s) - y)
+    jg = q * apply_filter(x, grad)
+    alphas = torch.linspace(0, 3, 30001, dtype=torch.float64)[:, None] * alpha
+    model = []
+    for a in alphas:
+        r = r0 - a[None, :, None, None] * jg
+        fa = f - a[:, None, None, None] * grad
+        model.append((w * (r * r).sum((-2, -1))).sum(0) + reg * (fa * fa).sum((1, 2, 3)))
+    best = alphas[torch.stack(model).argmin(0), torch.arange(2)]
+    torch.testing.assert_close(best, alpha, rtol=2e-4, atol=0)
+    torch.testing.assert_close(f_new, f - alpha[:, None, None, None] * grad)
+
+
+def test_step_length_is_exact_line_minimiser_for_pure_least_squares():
+    # m = 1: the loss is exactly quadratic, so alpha must minimise the true loss along -grad
+    x, f, y, m, v, reg, w = _problem(4, mask=1.0)
+    _, alpha, grad = steepest_descent_step(x, f, y, m, v, reg, w)
+    for scale in (0.98, 1.02):
+        better = loss_value(x, f - alpha[:, None, None, None] * grad, y, m, v, reg, w)
+        worse = loss_value(x, f - scale * alpha[:, None, None, None] * grad, y, m, v, reg, w)
+        assert (better < worse).all()
+    # and a descent: the loss drops
+    assert (loss_value(x, f - alpha[:, None, None, None] * grad, y, m, v, reg, w) < loss_value(x, f, y, m, v, reg, w)).all()
+
+
+def test_steepest_descent_reduces_loss_monotonically_with_hinge():
+    x, f, y, m, v, reg, w = _problem(5)
+    prev = loss_value(x, f, y, m, v, reg, w)
+    for _ in range(10):
+        f, _, _ = steepest_descent_step(x, f, y, m, v, reg, w)
+        cur = loss_value(x, f, y, m, v, reg, w)
+        assert (cur <= prev + 1e-12).all()
+        prev = cur
+
+
+def test_triangular_basis_partition_of_unity_and_last_plateau():
+    loss = LearnedLoss(num_bins=100, bin_displacement=0.1)
+    d = torch.tensor([0.0, 0.05, 0.37, 5.0, 9.9, 12.0, 40.0])
+    rho = loss.basis(d)
+    torch.testing.assert_close(rho.sum(-1), torch.ones(7))
+    assert rho[-1, -1] == 1.0 and rho[-2, -1] == 1.0  # far away: only the last basis function
+    torch.testing.assert_close(rho[1, :2], torch.tensor([0.5, 0.5]))
+
+
+def test_learned_loss_initialisation_shapes():
+    sigma = 0.9
+    loss = LearnedLoss(label_sigma=sigma)
+    d = torch.tensor([0.0, 0.45, 1.0, 3.0, 6.0, 15.0])
+    y, m, v = loss(d)
+    # label: the Gaussian z_c (piecewise-linear interpolation between knots of 0.1 cells)
+    torch.testing.assert_close(y, torch.exp(-0.5 * (d / sigma) ** 2), atol=3e-3, rtol=0)
+    torch.testing.assert_close(v, torch.ones(6))
+    assert m[0] > 0.97 and m[-1] < 0.02 and m[-2] < 0.03  # scaled tanh: target ~1, background ~0
+    assert m[3] < 0.5 < m[2]
+    # residual shape: L2 at the centre, hinge far away
+    s = torch.tensor([-2.0, -0.5, 0.5, 2.0])
+    r_center = v[0] * (m[0] * s + (1 - m[0]) * torch.relu(s) - y[0])
+    torch.testing.assert_close(r_center, s - 1.0, atol=0.05, rtol=0)
+    r_far = v[-1] * (m[-1] * s + (1 - m[-1]) * torch.relu(s) - y[-1])
+    assert r_far[:2].abs().max() < 0.04  # negative scores in the background cost (almost) nothing
+    torch.testing.assert_close(r_far[2:], s[2:], atol=0.01, rtol=0)
