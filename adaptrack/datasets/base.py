@@ -50,6 +50,13 @@ class Sequence:
     def __len__(self) -> int:
         return int(self.n_frames)
 
+    def __repr__(self) -> str:  # the default dataclass repr prints every frame path and box
+        extra = f", polygons={self.polygons.shape}" if self.polygons is not None else ""
+        return (
+            f"Sequence(name={self.name!r}, dataset={self.dataset!r}, n_frames={len(self)}, "
+            f"boxes={self.boxes.shape}{extra}, flags={sorted(self.flags)}, attributes={sorted(self.attributes)})"
+        )
+
     def frame(self, i: int) -> np.ndarray:
         """Frame ``i`` as ``H x W x 3`` uint8 RGB (raises :class:`~adaptrack.errors.FrameReadError`)."""
         if i < 0:
