@@ -1,0 +1,107 @@
+"""Cache of frozen-backbone features, so a small head can be trained for many epochs on a CPU.
+
+When the backbone is frozen its output for a given crop never changes, yet computing it costs
+~95% of a training step on this machine. :func:`build_feature_cache` therefore draws
+``num_pools x pool_size`` samples from a sampler once (with all its augmentation), runs the frozen
+``encode`` function over them in batches, and stores the features (float16 by default) plus the
+samples' non-image fields (boxes, ``is_pos``, ...) in one ``.pt`` file under ``cache/``.
+:class:`CachedFeatures` then serves them as an index-able dataset: epoch ``e`` sees pool
+``e % num_pools`` (so a few pools give some of the variety of fresh sampling), and the trainer runs
+only the head.
+
+The cache file is keyed by a caller-supplied ``key`` string (recipe name, backbone, sampler settings,
+seed, sizes): a file whose stored key differs is rebuilt, never silently reused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+__all__ = ["build_feature_cache", "CachedFeatures", "cache_path"]
+
+
+def cache_path(key: str, cache_dir: str = "cache") -> str:
+    """``<cache_dir>/features_<sha1(key)[:12]>.pt``."""
+    return os.path.join(cache_dir, f"features_{hashlib.sha1(key.encode()).hexdigest()[:12]}.pt")
+
+
+class CachedFeatures(Dataset):
+    """Index-able dataset over a feature cache (see the module docstring)."""
+
+    def __init__(self, data: dict, pool_size: int, num_pools: int, meta: dict | None = None):
+        self.data = data
+        self.pool_size, self.num_pools = int(pool_size), int(num_pools)
+        self.meta = meta or {}
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return self.pool_size
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __getitem__(self, index: int) -> dict:
+        j = (self.epoch % self.num_pools) * self.pool_size + int(index)
+        return {k: (v[j].float() if v.is_floating_point() else v[j]) for k, v in self.data.items()}
+
+
+@torch.no_grad()
+def build_feature_cache(
+    sampler,
+    encode,
+    key: str,
+    pool_size: int,
+    num_pools: int = 1,
+    cache_dir: str = "cache",
+    batch_size: int = 16,
+    dtype: torch.dtype = torch.float16,
+    image_keys: tuple = ("template", "search"),
+    num_workers: int = 0,
+    progress: bool = True,
+) -> CachedFeatures:
+    """Build (or load, when ``key`` matches) a feature cache.
+
+    Args:
+        sampler: a sampler with ``set_epoch`` (pool ``p`` is drawn as the sampler's epoch ``p``).
+        encode: ``encode(batch) -> dict[str, Tensor]`` of features (frozen backbone, eval mode).
+        key: describes everything that determines the content; stored and checked on load.
+        pool_size, num_pools: samples per pool and the number of pools.
+        image_keys: batch fields dropped from the cache (the images themselves); every other tensor
+            field of the sampler's items (boxes, ``is_pos``) is kept beside the features.
+    """
+    path = cache_path(key, cache_dir)
+    if os.path.isfile(path):
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        if blob.get("key") == key:
+            return CachedFeatures(blob["data"], blob["pool_size"], blob["num_pools"], blob.get("meta"))
+    t0 = time.time()
+    chunks: dict = {}
+    pools = range(num_pools)
+    for p in pools:
+        sampler.set_epoch(p)
+        sub = torch.utils.data.Subset(sampler, range(pool_size))
+        loader = DataLoader(sub, batch_size=batch_size, shuffle=False, num_workers=num_workers)
+        it = loader
+        if progress:
+            from tqdm import tqdm
+
+            it = tqdm(loader, desc=f"feature cache pool {p + 1}/{num_pools}", leave=False)
+        for batch in it:
+            feats = encode(batch)
+            for k, v in feats.items():
+                chunks.setdefault(k, []).append(v.detach().to(dtype))
+            for k, v in batch.items():
+                if k not in image_keys and torch.is_tensor(v) and k not in feats:
+                    chunks.setdefault(k, []).append(v)
+    data = {k: torch.cat(v) for k, v in chunks.items()}
+    meta = {"build_seconds": time.time() - t0, "samples": pool_size * num_pools}
+    os.makedirs(cache_dir, exist_ok=True)
+    tmp = path + ".tmp"
+    torch.save({"key": key, "data": data, "pool_size": pool_size, "num_pools": num_pools, "meta": meta}, tmp)
+    os.replace(tmp, path)
+    return CachedFeatures(data, pool_size, num_pools, meta)
