@@ -473,7 +473,10 @@ def _nested(trajectories):
         if not reps:
             raise ValueError(f"sequence {i}: no repetitions")
         for t in reps:
-            if not isinstance(t, (list, tuple, np.ndarray)) or (isinstance(t, np.ndarray) and t.ndim != 2):
+            bad = not isinstance(t, (list, tuple, np.ndarray)) or (isinstance(t, np.ndarray) and t.ndim != 2)
+            if not bad and not isinstance(t, np.ndarray):
+                bad = any(np.ndim(e) == 0 for e in t)  # per-frame entries are [code] or boxes, never scalars
+            if bad:
                 raise ValueError(
                     f"sequence {i}: expected a list of repetitions, each a list of per-frame entries "
                     "(wrap a single trajectory as [trajectory])"
@@ -547,7 +550,7 @@ def eao_curve(trajectories, gts, bounds=None, skipping=5, max_length=None) -> np
 
     Each run is cut into segments at (re)initialisations: a segment starts at an init frame and, if the
     tracker failed, ends at the next init frame (failure frame + ``skipping``) and is padded with zeros to
-    the longest run (a failed tracker keeps scoring 0); the last segment runs to the end of the sequence
+    the longest run of any sequence (a failed tracker keeps scoring 0); the last segment runs to the end of the sequence
     and is undefined beyond it. Frames without an overlap (codes) count 0 inside a segment. Each sequence
     weighs 1 in total (its repetitions share the weight). For each length ``Ns`` the value is the weighted
     mean, over segments defined at ``Ns``, of the average overlap on frames ``2..Ns`` of the segment.
@@ -556,12 +559,13 @@ def eao_curve(trajectories, gts, bounds=None, skipping=5, max_length=None) -> np
     (``curve[0] = 1``).
     """
     reps_all = _nested(trajectories)
-    segments, weights, failed = [], [], []
+    segments, weights, failed, run_lengths = [], [], [], []
     for i, reps in enumerate(reps_all):
         b = None if bounds is None else bounds[i]
         w_seq = 1.0 / len(reps)
         for t in reps:
             ov = vot_overlaps(t, gts[i], b, burnin=0)
+            run_lengths.append(len(ov))
             codes = parse_vot_trajectory(t)[0][: len(ov)]
             fails = np.flatnonzero(codes == 2)
             if len(fails):
@@ -583,7 +587,7 @@ def eao_curve(trajectories, gts, bounds=None, skipping=5, max_length=None) -> np
                 failed.append(False)
     if not segments:
         return np.zeros(0)
-    L = max(len(s) for s in segments) if max_length is None else int(max_length)
+    L = max(run_lengths) if max_length is None else int(max_length)
     F = np.full((len(segments), L), np.nan)
     for k, (s, f) in enumerate(zip(segments, failed)):
         s = s[:L]
