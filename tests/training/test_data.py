@@ -18,7 +18,7 @@ def test_sources_from_layout_convert_origins_and_filter_small_boxes(fake_shared_
     np.testing.assert_allclose(by_name["uav_group/s1"].boxes[0], [30, 40, 20, 20])
     assert by_name["uav_group/s1"].frame(0).shape == (160, 200, 3)
     # the 4-px-wide box and the image with only a 5x5 box are dropped
-    assert len(imgs) == 1 and imgs[0].boxes.tolist() == [[50, 60, 40, 30]]
+    assert len(imgs) == 1 and imgs[0].boxes.tolist() == [[50, 60, 40, 30]] and imgs[0].categories == ["sq"]
     seqs_v, imgs_v = load_training_sources("val", root=fake_shared_root)
     assert [s.name for s in seqs_v] == ["uav_group/s1"] and imgs_v == []
 

@@ -62,7 +62,7 @@ def test_negative_pairs_flagged(toy_sequences):
 def test_still_image_pairs(tmp_path):
     path = str(tmp_path / "im.jpg")
     cv2.imwrite(path, make_frame((60, 50, 40, 30), size=(200, 160)))  # white box survives BGR order
-    im = StillImage(path=path, boxes=np.array([[60, 50, 40, 30.0]]))
+    im = StillImage(path=path, boxes=np.array([[60, 50, 40, 30.0]]), categories=["sq"])
     ps = PairSampler(images=[im], samples_per_epoch=5, image_shift=20, image_scale=0.2, seed=0)
     for i in range(5):
         d = ps[i]
