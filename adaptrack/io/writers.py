@@ -76,8 +76,9 @@ def draw_box(
     if b is None or b.size != 4 or not np.isfinite(b).all():
         return out
     x1, y1 = int(round(b[0])), int(round(b[1]))
-    x2, y2 = int(round(b[0] + b[2])), int(round(b[1] + b[3]))
-    cv2.rectangle(out, (x1, y1), (x2, y2), color, thickness, cv2.LINE_AA)
+    # the box covers pixels x .. x + w - 1 (cv2.rectangle's corners are inclusive)
+    x2, y2 = max(x1, int(round(b[0] + b[2])) - 1), max(y1, int(round(b[1] + b[3])) - 1)
+    cv2.rectangle(out, (x1, y1), (x2, y2), color, thickness, cv2.LINE_8)
     text = " ".join(t for t in (label, None if score is None else f"{score:.2f}") if t)
     if text:
         scale = max(0.4, min(out.shape[:2]) / 720)
