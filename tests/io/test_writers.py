@@ -40,7 +40,7 @@ def test_draw_box_marks_the_rectangle():
     frame = np.zeros((40, 50, 3), np.uint8)
     out = draw_box(frame, (10, 5, 20, 15), color=(0, 255, 0), thickness=1)
     assert frame.sum() == 0  # input untouched
-    assert tuple(out[5, 20]) == (0, 255, 0) and tuple(out[20, 10]) == (0, 255, 0)  # top and left edges
+    assert tuple(out[5, 20]) == (0, 255, 0) and tuple(out[15, 10]) == (0, 255, 0)  # top and left edges
     assert tuple(out[19, 29]) == (0, 255, 0) and out[20, 30].sum() == 0  # last pixel row/col is x+w-1
     assert out[12, 20].sum() == 0  # inside stays empty
     assert draw_box(frame, (np.nan,) * 4).sum() == 0
