@@ -22,12 +22,12 @@ DEFAULT_PREFERENCE = ("dimp", "siamfcpp", "dsiam", "gradnet", "siamfc", "csrt")
 def has_default_weights(name: str) -> bool:
     """Whether tracker ``name`` can run with ``weights="default"``.
 
-    A tracker class answers through its ``has_default_weights()`` classmethod; a class without one is
-    assumed to need no weights.
+    A tracker class answers through its ``has_default_weights()`` classmethod (OpenCV's trackers, which
+    need no weights, answer ``True``). A class without one is not assumed ready: ``False``.
     """
     cls = get_entry(name).cls
     check = getattr(cls, "has_default_weights", None)
-    return True if check is None else bool(check())
+    return False if check is None else bool(check())
 
 
 def default_tracker_name() -> str:
