@@ -32,9 +32,13 @@ __all__ = ["load_vot", "VOT_TAGS"]
 VOT_TAGS = ("occlusion", "camera_motion", "illum_change", "motion_change", "size_change", "empty")
 
 
-def _read_regions(path: str) -> tuple[np.ndarray, bool]:
-    """Regions as ``(N, 8)`` polygons, and whether any line was a true (8-number) polygon."""
-    polys, any_poly = [], False
+def _read_regions(path: str) -> tuple[np.ndarray, np.ndarray, bool]:
+    """``(N, 8)`` polygons, ``(N, 4)`` boxes and whether any line was a true (8-number) polygon.
+
+    Rectangle lines keep their exact values as boxes (their polygon is the 4 corners); polygon lines
+    get the VOT axis-aligned box of :func:`poly_to_box`.
+    """
+    polys, boxes, any_poly = [], [], False
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             line = line.strip()
@@ -48,18 +52,21 @@ def _read_regions(path: str) -> tuple[np.ndarray, bool]:
                 raise DatasetLayoutError(f"{path}, line {lineno}: not a region: {line[:80]!r}") from None
             if len(vals) == 4:
                 polys.append(box_to_poly(np.asarray(vals))[0] if not np.isnan(vals).any() else np.full(8, np.nan))
+                boxes.append(np.asarray(vals))
             elif len(vals) == 8:
                 polys.append(np.asarray(vals))
+                boxes.append(poly_to_box(np.asarray(vals))[0])
                 any_poly = True
             elif len(vals) == 1 and vals[0] == 0:  # VOT writes "0" for frames with an empty region
                 polys.append(np.full(8, np.nan))
+                boxes.append(np.full(4, np.nan))
             else:
                 raise DatasetLayoutError(
                     f"{path}, line {lineno}: {len(vals)} numbers; expected 4 (rectangle) or 8 (polygon)"
                 )
     if not polys:
         raise DatasetLayoutError(f"{path} is empty; expected one region per frame")
-    return np.asarray(polys, dtype=np.float64), any_poly
+    return np.asarray(polys, dtype=np.float64), np.asarray(boxes, dtype=np.float64), any_poly
 
 
 def load_vot(root: str | os.PathLike, one_based: bool = False, names: list[str] | None = None) -> list:
@@ -75,7 +82,7 @@ def load_vot(root: str | os.PathLike, one_based: bool = False, names: list[str] 
         img_dir = color if os.path.isdir(color) else seq_dir
         frames = list_frames(img_dir, f"frames of {name} in {name}/color/ or {name}/")
         anno = require_file(os.path.join(seq_dir, "groundtruth.txt"), "groundtruth.txt with one region per line")
-        polys, any_poly = _read_regions(anno)
+        polys, boxes, any_poly = _read_regions(anno)
         n = min(len(frames), len(polys))
         flags = {}
         for path in sorted(glob.glob(os.path.join(seq_dir, "*.tag")) + glob.glob(os.path.join(seq_dir, "*.label"))):
@@ -83,7 +90,6 @@ def load_vot(root: str | os.PathLike, one_based: bool = False, names: list[str] 
             flags[tag] = read_flag_file(path).astype(bool)
         for tag in VOT_TAGS[:5]:
             flags.setdefault(tag, np.zeros(n, dtype=bool))
-        boxes = poly_to_box(polys)
         out.append(
             make_sequence(
                 name, frames, boxes, dataset=dataset, one_based=one_based,

@@ -143,3 +143,10 @@ def test_lasot_subsets_flags_and_nlp(tmp_path):
     assert len(load_dataset("lasot", root, subset="all")) == 3
     (root / "testing_set.txt").write_text("cat-2\n")
     assert [s.name for s in load_lasot(root, subset="test")] == ["cat-2"]
+
+
+def test_vot_empty_region_line_is_nan(tmp_path):
+    root, _ = _vot_root(tmp_path)
+    (root / "rect" / "groundtruth.txt").write_text("1,2,3,4\n0\n3,4,3,4\n")
+    rect = load_vot(root, names=["rect"])[0]
+    assert np.isnan(rect.boxes[1]).all() and not np.isnan(rect.boxes[[0, 2]]).any()
