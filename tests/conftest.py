@@ -56,3 +56,16 @@ def level_of(frame: np.ndarray) -> int:
 def frame_number_of(frame: np.ndarray) -> int:
     """Invert :func:`frame_level` for frame numbers below 50."""
     return int(round(level_of(frame) / 5))
+
+
+def link_frames(folder, numbers, pattern: str = "{:04d}.jpg") -> list[str]:
+    """Many frames cheaply: one JPEG (of the first number's level) hard-linked under every name."""
+    os.makedirs(folder, exist_ok=True)
+    numbers = list(numbers)
+    (src,) = write_frames(folder, numbers[:1], pattern)
+    paths = [src]
+    for k in numbers[1:]:
+        path = os.path.join(os.fspath(folder), pattern.format(k))
+        os.link(src, path)
+        paths.append(path)
+    return paths

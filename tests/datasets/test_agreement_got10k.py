@@ -10,18 +10,10 @@ import numpy as np
 import pytest
 
 from adaptrack.datasets import load_dataset
+from tests.conftest import link_frames as _link_frames
 from tests.conftest import write_frames
 
 g = pytest.importorskip("got10k.datasets")
-
-
-def _link_frames(folder, numbers, pattern):
-    """Many frames cheaply: one JPEG, hard-linked under every name."""
-    os.makedirs(folder, exist_ok=True)
-    numbers = list(numbers)
-    (src,) = write_frames(folder, numbers[:1], pattern)
-    for k in numbers[1:]:
-        os.link(src, os.path.join(folder, pattern.format(k)))
 
 
 def _anno(path, n, sep=",", nan_at=()):

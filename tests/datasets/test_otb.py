@@ -8,7 +8,7 @@ import pytest
 from adaptrack.datasets import AnnotationMismatchWarning, load_dataset
 from adaptrack.datasets.otb import load_otb
 from adaptrack.errors import DatasetLayoutError
-from tests.conftest import frame_number_of, write_frames
+from tests.conftest import frame_number_of, link_frames, write_frames
 
 
 def _boxes(n, x0=10.0):
@@ -36,7 +36,7 @@ def otb_root(tmp_path):
     (root / "Human4" / "groundtruth_rect.1.txt").write_text("\n")
     _write_anno(root / "Human4" / "groundtruth_rect.2.txt", _boxes(3))
     # frame range 300-770 of a folder holding every frame
-    write_frames(root / "David" / "img", range(1, 771))
+    link_frames(root / "David" / "img", range(1, 771))
     _write_anno(root / "David" / "groundtruth_rect.txt", _boxes(471), sep=",\t")
     # first five frames omitted by the official toolkit
     write_frames(root / "Tiger1" / "img", range(1, 9))
