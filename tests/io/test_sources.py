@@ -100,3 +100,27 @@ def test_webcam_index_source(monkeypatch):
         frames = list(cam)
     assert [int(f[0, 0, 2]) for f in frames] == [10, 20, 30]  # BGR -> RGB
     assert _FakeCamera.opened == [3, 1]
+
+
+def test_truncated_video_raises_naming_file_and_frame(tmp_path):
+    path = tmp_path / "clip.avi"
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (32, 24))
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        w.write(rng.integers(0, 255, (24, 32, 3), dtype=np.uint8))
+    w.release()
+    data = path.read_bytes()
+    starts = [i for i in range(len(data) - 1) if data[i] == 0xFF and data[i + 1] == 0xD8]  # JPEG frame starts
+    assert len(starts) == 10
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(data[: starts[5] + 50])  # the file ends inside frame 5
+    src = open_source(cut)
+    frames = []
+    with pytest.raises(FrameReadError, match=r"frame 5 .*cut\.avi"):
+        for f in src:
+            frames.append(f)
+    assert len(frames) == 5
+    reader = VideoReader(cut)
+    assert reader(4).shape == (24, 32, 3)
+    with pytest.raises(FrameReadError, match=r"frame 5 of video .*cut\.avi"):
+        reader(5)
