@@ -374,15 +374,20 @@ def sequence_auc(pred, gt) -> float:
 @dataclass
 class TrackingAUCCallback:
     """After an epoch: build a tracker from the current model, run one pass over ``sequences`` (the
-    first ``max_frames`` frames of each; frames with a NaN ground-truth box are skipped in the
-    score) and return ``{name: mean success AUC over sequences}`` plus per-sequence values."""
+    first ``max_frames`` frames of each, starting at the first annotated frame; frames with a NaN
+    ground-truth box are not scored) and return ``{name: mean success AUC over sequences}`` plus
+    per-sequence values. Runs every ``every`` epochs and after the last one (``every=0``: last only)."""
 
     make_tracker: object  # callable(model) -> adaptrack Tracker
     sequences: list = field(default_factory=list)
     max_frames: int | None = 150
     name: str = "val_auc"
+    every: int = 1
 
     def __call__(self, trainer: Trainer, epoch: int) -> dict:
+        last = epoch >= trainer.config.epochs
+        if not last and (self.every <= 0 or epoch % self.every):
+            return {}
         model = trainer.model
         was = model.training
         model.eval()
