@@ -234,16 +234,22 @@ def _run_one(spec: TrackerSpec, seq, protocol: str, out_dir, dataset: str, opts:
 _WORKER: dict = {}
 
 
-def _init_worker(specs, sequences, protocol, out_dir, dataset, opts):
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
+def _single_thread():
+    """One compute thread per worker process (the pool provides the parallelism)."""
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(1)
+    if "cv2" in sys.modules:
+        sys.modules["cv2"].setNumThreads(1)
+
+
+def _init_worker(specs, sequences, protocol, out_dir, dataset, opts):
+    os.environ["OMP_NUM_THREADS"] = "1"
+    _single_thread()
     _WORKER.update(specs=specs, sequences=sequences, protocol=protocol, out_dir=out_dir, dataset=dataset, opts=opts)
 
 
 def _worker_task(ti: int, si: int) -> dict:
-    if "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(1)
+    _single_thread()
     w = _WORKER
     return _run_one(w["specs"][ti], w["sequences"][si], w["protocol"], w["out_dir"], w["dataset"], w["opts"])
 
