@@ -9,8 +9,10 @@ samples' non-image fields (boxes, ``is_pos``, ...) in one ``.pt`` file under ``c
 ``e % num_pools`` (so a few pools give some of the variety of fresh sampling), and the trainer runs
 only the head.
 
-The cache file is keyed by a caller-supplied ``key`` string (recipe name, backbone, sampler settings,
-seed, sizes): a file whose stored key differs is rebuilt, never silently reused.
+Each pool is one file ``cache/features_<hash>.pt`` keyed by the caller's ``key`` string (recipe name,
+backbone, sampler settings, seed, sizes) plus the pool index and size: a file whose stored key differs
+is rebuilt, never silently reused, and a later run asking for more pools reuses the pools already
+built (pool ``p`` is always the sampler's epoch ``p``).
 """
 
 from __future__ import annotations
@@ -51,6 +53,26 @@ class CachedFeatures(Dataset):
 
 
 @torch.no_grad()
+def _encode_pool(sampler, encode, p, pool_size, batch_size, dtype, image_keys, num_workers, progress, num_pools):
+    sampler.set_epoch(p)
+    sub = torch.utils.data.Subset(sampler, range(pool_size))
+    loader = DataLoader(sub, batch_size=batch_size, shuffle=False, num_workers=num_workers)
+    if progress:
+        from tqdm import tqdm
+
+        loader = tqdm(loader, desc=f"feature cache pool {p + 1}/{num_pools}", leave=False)
+    chunks: dict = {}
+    for batch in loader:
+        feats = encode(batch)
+        for k, v in feats.items():
+            chunks.setdefault(k, []).append(v.detach().to(dtype))
+        for k, v in batch.items():
+            if k not in image_keys and torch.is_tensor(v) and k not in feats:
+                chunks.setdefault(k, []).append(v)
+    return {k: torch.cat(v) for k, v in chunks.items()}
+
+
+@torch.no_grad()
 def build_feature_cache(
     sampler,
     encode,
@@ -74,34 +96,28 @@ def build_feature_cache(
         image_keys: batch fields dropped from the cache (the images themselves); every other tensor
             field of the sampler's items (boxes, ``is_pos``) is kept beside the features.
     """
-    path = cache_path(key, cache_dir)
+    path = cache_path(key, cache_dir)  # a whole cache written by an earlier version of this function
     if os.path.isfile(path):
         blob = torch.load(path, map_location="cpu", weights_only=True)
-        if blob.get("key") == key:
+        if blob.get("key") == key and (blob.get("pool_size"), blob.get("num_pools")) == (pool_size, num_pools):
             return CachedFeatures(blob["data"], blob["pool_size"], blob["num_pools"], blob.get("meta"))
     t0 = time.time()
-    chunks: dict = {}
-    pools = range(num_pools)
-    for p in pools:
-        sampler.set_epoch(p)
-        sub = torch.utils.data.Subset(sampler, range(pool_size))
-        loader = DataLoader(sub, batch_size=batch_size, shuffle=False, num_workers=num_workers)
-        it = loader
-        if progress:
-            from tqdm import tqdm
-
-            it = tqdm(loader, desc=f"feature cache pool {p + 1}/{num_pools}", leave=False)
-        for batch in it:
-            feats = encode(batch)
-            for k, v in feats.items():
-                chunks.setdefault(k, []).append(v.detach().to(dtype))
-            for k, v in batch.items():
-                if k not in image_keys and torch.is_tensor(v) and k not in feats:
-                    chunks.setdefault(k, []).append(v)
-    data = {k: torch.cat(v) for k, v in chunks.items()}
-    meta = {"build_seconds": time.time() - t0, "samples": pool_size * num_pools}
-    os.makedirs(cache_dir, exist_ok=True)
-    tmp = path + ".tmp"
-    torch.save({"key": key, "data": data, "pool_size": pool_size, "num_pools": num_pools, "meta": meta}, tmp)
-    os.replace(tmp, path)
+    parts, built = [], 0
+    for p in range(num_pools):
+        pool_key = f"{key}|pool={p}|pool_size={pool_size}"
+        ppath = cache_path(pool_key, cache_dir)
+        if os.path.isfile(ppath):
+            blob = torch.load(ppath, map_location="cpu", weights_only=True)
+            if blob.get("key") == pool_key:
+                parts.append(blob["data"])
+                continue
+        parts.append(_encode_pool(sampler, encode, p, pool_size, batch_size, dtype, image_keys, num_workers,
+                                  progress, num_pools))
+        os.makedirs(cache_dir, exist_ok=True)
+        tmp = ppath + ".tmp"
+        torch.save({"key": pool_key, "data": parts[-1]}, tmp)
+        os.replace(tmp, ppath)
+        built += 1
+    data = {k: torch.cat([d[k] for d in parts]) for k in parts[0]}
+    meta = {"build_seconds": time.time() - t0, "samples": pool_size * num_pools, "pools_built": built}
     return CachedFeatures(data, pool_size, num_pools, meta)

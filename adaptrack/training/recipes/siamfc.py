@@ -42,7 +42,7 @@ __all__ = ["DEFAULTS", "build", "export", "forward_train", "make_tracker"]
 
 DEFAULTS = {
     # trainer
-    "epochs": 6,
+    "epochs": 8,
     "batch_size": 16,
     "lr": 1e-2,
     "lr_end": 1e-4,
@@ -80,13 +80,13 @@ DEFAULTS = {
     # feature cache (frozen backbone)
     "cache": True,
     "cache_dir": "cache",
-    "cache_pool": 3000,
+    "cache_pool": 1200,
     "cache_pools": 1,
     "feature_crop": 24,  # search-feature window per step (cells); 0 = whole map
     # validation
-    "val_pairs": 256,
-    "val_auc_sequences": 4,
-    "val_auc_frames": 100,
+    "val_pairs": 128,
+    "val_auc_sequences": 3,
+    "val_auc_frames": 60,
     "val_auc_every": 0,  # 0 = after the last epoch only; -1 = never
 }
 
@@ -188,7 +188,7 @@ def _cache(cfg, model, sampler, split, pool, pools, sources):
     keys = ["backbone", "layers", "exemplar_size", "instance_size", "context", "max_gap", "image_prob", "neg_prob",
             "search_shift", "search_scale", "template_scale", "image_shift", "image_scale", "augment", "seed",
             "data_root"]
-    key = json.dumps({"recipe": "siamfc", "split": split, "pool": pool, "pools": pools,
+    key = json.dumps({"recipe": "siamfc", "split": split,
                       "sources": [len(sources.sequences), len(sources.images)],
                       **{k: cfg[k] for k in keys}}, sort_keys=True, default=str)
     return build_feature_cache(sampler, encode, key, pool, pools, cache_dir=cfg["cache_dir"],
