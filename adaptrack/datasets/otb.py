@@ -116,7 +116,7 @@ def load_otb(
 ) -> list:
     """Load OTB sequences of ``version`` (2013 | 2015 | "tb50" | "tb100" | "cvpr13") from ``root``.
 
-    ``names`` restricts to some base sequence names. Sequence folders missing from ``root`` raise
+    ``names`` restricts to some sequences (``"Jogging"`` gives both targets, ``"Jogging.2"`` one). Sequence folders missing from ``root`` raise
     :class:`DatasetLayoutError` naming the folder (a partial copy is better loaded with ``names``).
     """
     root = require_dir(root, "an OTB root holding one folder per sequence (<Seq>/img, <Seq>/groundtruth_rect.txt)")
@@ -127,7 +127,8 @@ def load_otb(
     attrs = _meta_attributes(root)
     dataset = f"OTB{version}" if isinstance(version, int) or str(version).isdigit() else str(version).upper()
     out = []
-    for base in seq_names:
+    for wanted in seq_names:
+        base, _, target = wanted.partition(".")  # "Jogging.2" selects one target of Jogging
         seq_dir = require_dir(os.path.join(root, base), f"sequence folder {base}/ with img/ and groundtruth_rect.txt")
         anno_files = sorted(glob.glob(os.path.join(seq_dir, "groundtruth_rect*.txt")))
         anno_files = [f for f in anno_files if _non_empty(f)]
@@ -137,6 +138,8 @@ def load_otb(
         frames = _select_frames(all_frames, FRAME_RANGES.get(base))
         for k, anno in enumerate(anno_files, 1):
             name = base if len(anno_files) == 1 else f"{base}.{k}"
+            if target and name != wanted:
+                continue
             boxes = read_boxes(anno)
             seq_frames = frames
             omit = INIT_OMIT.get(base, 0) if init_omit else 0

@@ -61,6 +61,7 @@ def test_names_two_targets_and_separators(otb_root):
     assert j1.frames == j2.frames and len(h4) == 3
     assert bolt.attributes["annotation_origin"] == 1
     assert [frame_number_of(f) for f in bolt] == [1, 2, 3, 4, 5]
+    assert [s.name for s in load_otb(otb_root, names=["Jogging.2"])] == ["Jogging.2"]
     raw = load_otb(otb_root, names=["Bolt"], one_based=False)[0]
     np.testing.assert_allclose(raw.boxes, _boxes(5))
 
