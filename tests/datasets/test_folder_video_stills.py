@@ -5,10 +5,10 @@ import cv2
 import numpy as np
 import pytest
 
-from adaptrack.datasets import StillImage, UnknownNameError, list_datasets, load_dataset
+from adaptrack.datasets import StillImage, list_datasets, load_dataset
 from adaptrack.datasets.folder import find_sequence_dirs, load_folder
 from adaptrack.datasets.shared import load_split, load_still_images
-from adaptrack.errors import DatasetLayoutError, FrameReadError
+from adaptrack.errors import DatasetLayoutError, FrameReadError, UnknownNameError
 from tests.conftest import frame_number_of, write_frames
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from adaptrack.datasets import AnnotationMismatchWarning, load_dataset
-from adaptrack.datasets.uav import load_uav20l, load_uav123, uav_ranges
+from adaptrack.datasets.uav import load_uav123, uav_ranges
 from adaptrack.errors import DatasetLayoutError
 from tests.conftest import frame_number_of, write_frames
 
