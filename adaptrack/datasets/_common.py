@@ -177,13 +177,15 @@ def make_sequence(
     flags: dict[str, np.ndarray] | None = None,
     attributes: dict | None = None,
     first_only: bool = False,
+    nan_where: np.ndarray | None = None,
 ) -> Sequence:
     """Build a :class:`Sequence`, shifting 1-based annotations to 0-based and aligning lengths.
 
     ``first_only`` marks test splits that publish only the first box: the other rows become NaN and
     no mismatch is reported. Otherwise, when the numbers of frames and annotation rows differ, an
     :class:`AnnotationMismatchWarning` names the sequence and both are truncated to the shorter.
-    Flags are cut or zero-padded to the final length.
+    Flags are cut or zero-padded to the final length. ``nan_where`` (a per-frame bool array, e.g. the
+    absence flags) turns those rows of ``boxes`` into NaN.
     """
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4).copy()
     if polygons is not None:
@@ -211,6 +213,8 @@ def make_sequence(
     if n == 0:
         raise DatasetLayoutError(f"sequence {name!r} ({dataset}) has no frames with annotations")
     flags = {k: fit_length(v, n) for k, v in (flags or {}).items()}
+    if nan_where is not None:
+        boxes[fit_length(np.asarray(nan_where, dtype=bool), n)] = np.nan
     attrs = dict(attributes or {})
     attrs.setdefault("annotation_origin", 1 if one_based else 0)
     return Sequence(

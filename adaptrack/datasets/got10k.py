@@ -13,7 +13,7 @@ Expected layout::
 
 ``root`` may also be the subset folder itself. Boxes are used as written (``one_based=False``); absent
 frames keep their rows as given and are marked in ``flags["absent"]`` (``flags["cover"]`` is what the
-GOT-10k evaluation masks with). ``meta_info.ini`` goes to ``Sequence.attributes``.
+GOT-10k evaluation masks with); ``absent_as_nan=True`` turns those rows into NaN (for training samplers). ``meta_info.ini`` goes to ``Sequence.attributes``.
 """
 
 from __future__ import annotations
@@ -44,7 +44,11 @@ def read_meta_info(path: str) -> dict:
 
 
 def load_got10k(
-    root: str | os.PathLike, subset: str = "val", one_based: bool = False, names: list[str] | None = None
+    root: str | os.PathLike,
+    subset: str = "val",
+    one_based: bool = False,
+    names: list[str] | None = None,
+    absent_as_nan: bool = False,
 ) -> list:
     """Load GOT-10k ``subset`` ("train" | "val" | "test") from ``root`` (dataset root or subset folder)."""
     if subset not in ("train", "val", "test"):
@@ -73,6 +77,7 @@ def load_got10k(
             make_sequence(
                 name, frames, boxes, dataset=f"GOT-10k_{subset}", one_based=one_based,
                 flags=flags, attributes=attributes, first_only=first_only,
+                nan_where=flags.get("absent") if absent_as_nan else None,
             )
         )
     return out

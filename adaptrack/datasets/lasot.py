@@ -12,7 +12,8 @@ Expected layout::
 ``subset="test"`` loads the 280 test sequences (``testing_set.txt`` in ``root`` if present, else the
 benchmark's list shipped as ``lasot_test.json``), ``"train"`` all others present, ``"all"`` every
 sequence found. Annotations are 1-based (MATLAB toolkit) and shifted to 0-based by default.
-``flags["absent"]`` is ``full_occlusion | out_of_view``; boxes keep the rows as given.
+``flags["absent"]`` is ``full_occlusion | out_of_view``; boxes keep the rows as given
+(``absent_as_nan=True`` turns the absent rows into NaN, for training samplers).
 """
 
 from __future__ import annotations
@@ -53,7 +54,11 @@ def _present(root: str) -> list[str]:
 
 
 def load_lasot(
-    root: str | os.PathLike, subset: str = "test", one_based: bool = True, names: list[str] | None = None
+    root: str | os.PathLike,
+    subset: str = "test",
+    one_based: bool = True,
+    names: list[str] | None = None,
+    absent_as_nan: bool = False,
 ) -> list:
     """Load LaSOT ``subset`` ("test" | "train" | "all") or the sequences ``names`` from ``root``."""
     root = require_dir(root, "a LaSOT root with <category>/<category>-<N>/ folders")
@@ -98,5 +103,10 @@ def load_lasot(
         if os.path.isfile(nlp):
             with open(nlp, encoding="utf-8", errors="replace") as f:
                 attributes["nlp"] = f.read().strip()
-        out.append(make_sequence(name, frames, boxes, dataset="LaSOT", one_based=one_based, flags=flags, attributes=attributes))
+        out.append(
+            make_sequence(
+                name, frames, boxes, dataset="LaSOT", one_based=one_based, flags=flags, attributes=attributes,
+                nan_where=flags.get("absent") if absent_as_nan else None,
+            )
+        )
     return out

@@ -9,6 +9,7 @@ Expected layout (as the VOT toolkit downloads it)::
     <root>/<seq>/occlusion.tag ...       optional per-frame tags, one 0/1 per line, missing trailing lines
                                          meaning 0 (camera_motion, illum_change, motion_change,
                                          size_change, occlusion; older editions use ``.label``)
+    <root>/<seq>/sequence                optional "key=value" metadata (fps, channels, ...) -> attributes
 
 Polygons are kept in ``Sequence.polygons`` (rectangles as their 4 corners) and ``Sequence.boxes`` is
 derived with :func:`adaptrack.geometry.poly_to_box` (the VOT/pysot axis-aligned convention). Regions are
@@ -69,6 +70,18 @@ def _read_regions(path: str) -> tuple[np.ndarray, np.ndarray, bool]:
     return np.asarray(polys, dtype=np.float64), np.asarray(boxes, dtype=np.float64), any_poly
 
 
+def _read_sequence_meta(path: str) -> dict:
+    """The VOT toolkit's per-sequence ``sequence`` file (``key=value`` lines), if present."""
+    meta = {}
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                key, sep, value = line.strip().partition("=")
+                if sep:
+                    meta[key.strip()] = value.strip()
+    return meta
+
+
 def load_vot(root: str | os.PathLike, one_based: bool = False, names: list[str] | None = None) -> list:
     """Load the sequences listed in ``<root>/list.txt`` (or ``names``)."""
     root = require_dir(root, "a VOT root with list.txt and one folder per sequence")
@@ -90,10 +103,11 @@ def load_vot(root: str | os.PathLike, one_based: bool = False, names: list[str] 
             flags[tag] = read_flag_file(path).astype(bool)
         for tag in VOT_TAGS[:5]:
             flags.setdefault(tag, np.zeros(n, dtype=bool))
+        attributes = _read_sequence_meta(os.path.join(seq_dir, "sequence"))
         out.append(
             make_sequence(
                 name, frames, boxes, dataset=dataset, one_based=one_based,
-                polygons=polys if any_poly else None, flags=flags,
+                polygons=polys if any_poly else None, flags=flags, attributes=attributes,
             )
         )
     return out

@@ -26,6 +26,7 @@ def _vot_root(tmp_path):
     (root / "rot" / "groundtruth.txt").write_text("\n".join(",".join(map(str, p)) for p in polys) + "\n")
     (root / "rot" / "occlusion.tag").write_text("0\n1\n1\n")  # shorter than the sequence: padded with 0
     (root / "rot" / "camera_motion.label").write_text("1\n0\n0\n1\n")
+    (root / "rot" / "sequence").write_text("channels.color=color/%08d.jpg\nfps=30\n")
     # rectangles, frames flat in the sequence folder
     write_frames(root / "rect", range(1, 4), "{:08d}.jpg")
     (root / "rect" / "groundtruth.txt").write_text("1,2,3,4\n2,3,3,4\n3,4,3,4\n")
@@ -46,6 +47,7 @@ def test_vot_polygons_rectangles_and_tags(tmp_path):
     assert rot.flags["camera_motion"].tolist() == [True, False, False, True]
     assert rot.flags["size_change"].dtype == bool and not rot.flags["size_change"].any()
     assert frame_number_of(rot.frame(2)) == 3
+    assert rot.attributes["fps"] == "30" and rot.attributes["channels.color"] == "color/%08d.jpg"
     assert rect.polygons is None
     np.testing.assert_allclose(rect.boxes, [[1, 2, 3, 4], [2, 3, 3, 4], [3, 4, 3, 4]])
     assert load_dataset("vot", root)[0].name == "rot"
@@ -87,6 +89,8 @@ def test_got10k_val_labels_and_meta(tmp_path):
     assert seq.flags["cover"].tolist() == [8, 5, 0, 3, 8]
     assert seq.flags["cut_by_image"].tolist() == [False, True, False, False, False]
     assert seq.attributes["object_class"] == "zebra" and seq.attributes["url"] == "https://example.org/v"
+    nan = load_got10k(root, "val", absent_as_nan=True)[0]
+    assert np.isnan(nan.boxes[2]).all() and not np.isnan(nan.boxes[[0, 1, 3, 4]]).any()
     # the subset folder itself works as root
     assert load_got10k(root / "val", "val")[0].name == seq.name
 
@@ -140,6 +144,8 @@ def test_lasot_subsets_flags_and_nlp(tmp_path):
     assert seq.flags["absent"].tolist() == [False, False, True, True]
     assert seq.attributes == {"category": "airplane", "nlp": "a airplane flying", "annotation_origin": 1}
     assert [s.name for s in load_lasot(root, subset="train")] == ["airplane-2", "cat-2"]
+    nan = load_lasot(root, names=["airplane-1"], absent_as_nan=True)[0]
+    assert np.isnan(nan.boxes[2:]).all() and not np.isnan(nan.boxes[:2]).any()
     assert len(load_dataset("lasot", root, subset="all")) == 3
     (root / "testing_set.txt").write_text("cat-2\n")
     assert [s.name for s in load_lasot(root, subset="test")] == ["cat-2"]
