@@ -96,6 +96,22 @@ def build_feature_cache(
         image_keys: batch fields dropped from the cache (the images themselves); every other tensor
             field of the sampler's items (boxes, ``is_pos``) is kept beside the features.
     """
+    import torch.distributed as dist
+
+    args = (sampler, encode, key, pool_size, num_pools, cache_dir, batch_size, dtype, image_keys, num_workers, progress)
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        # under torchrun rank 0 builds the files, the other ranks wait and then load them
+        if dist.get_rank() == 0:
+            out = _build_or_load(*args)
+            dist.barrier()
+            return out
+        dist.barrier()
+        return _build_or_load(*args[:-1], progress=False)
+    return _build_or_load(*args)
+
+
+def _build_or_load(sampler, encode, key, pool_size, num_pools, cache_dir, batch_size, dtype, image_keys,
+                   num_workers, progress) -> CachedFeatures:
     path = cache_path(key, cache_dir)  # a whole cache written by an earlier version of this function
     if os.path.isfile(path):
         blob = torch.load(path, map_location="cpu", weights_only=True)

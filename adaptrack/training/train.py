@@ -20,7 +20,7 @@ import torch
 import yaml
 
 from .recipes import get_recipe, list_recipes
-from .trainer import TrainConfig, Trainer, plot_log
+from .trainer import TrainConfig, Trainer, init_distributed, plot_log
 
 __all__ = ["main", "parse_opts", "run"]
 
@@ -48,6 +48,7 @@ def run(recipe_name: str, overrides: dict | None = None, out: str | None = None,
     cfg.setdefault("progress", progress)
     out = out or os.path.join("runs", recipe_name)
     t0 = time.time()
+    init_distributed()  # before build: feature caches are built by rank 0 only
     recipe = mod.build(cfg)
     trainer = Trainer(recipe.model, recipe.forward_train, recipe.train_data, TrainConfig.from_dict(cfg), out,
                       val_data=recipe.val_data, callbacks=recipe.callbacks, params=recipe.params,

@@ -24,6 +24,7 @@ current weights and reports the success AUC.
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import os
@@ -38,7 +39,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, SequentialSampler
 
-__all__ = ["TrainConfig", "Trainer", "TrackingAUCCallback", "plot_log", "read_log", "success_auc_local", "sequence_auc"]
+__all__ = ["TrainConfig", "Trainer", "init_distributed", "TrackingAUCCallback", "plot_log", "read_log", "success_auc_local", "sequence_auc"]
 
 
 @dataclass
@@ -65,6 +66,16 @@ class TrainConfig:
     def from_dict(cls, d: dict) -> "TrainConfig":
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def init_distributed() -> bool:
+    """Join the ``torchrun`` process group (gloo, CPU) when ``WORLD_SIZE > 1``; returns whether
+    distributed. Safe to call twice; recipes may call it before building data (e.g. feature caches)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return False
+    if not dist.is_initialized():
+        dist.init_process_group(backend="gloo", timeout=datetime.timedelta(hours=4))
+    return True
 
 
 class _Step(nn.Module):
@@ -144,8 +155,8 @@ class Trainer:
         self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
         self.distributed = self.world_size > 1
-        if self.distributed and not dist.is_initialized():
-            dist.init_process_group(backend="gloo")
+        if self.distributed:
+            init_distributed()
         self.step_module = _Step(model, forward_train)
         if self.distributed:
             self.train_module = nn.parallel.DistributedDataParallel(self.step_module)
