@@ -10,7 +10,8 @@ Two feature levels enter, stride 8 and stride 16 (ATOM: ResNet block3/block4; he
 * **reference branch** (first frame and its box): per level a 3x3 conv block, then PrRoIPool of the box
   (3x3 at stride 8, 1x1 at stride 16), a fully connected block on the stride-8 pool, concatenation,
   and one 1x1 "fc" per level giving the **modulation vectors** ``c3, c4``;
-* **test branch**: per level two 3x3 conv blocks (the "IoU features"); for each candidate box, PrRoIPool
+* **test branch**: 3x3 conv blocks per level (the "IoU features": one at stride 8, two at stride 16;
+  ATOM has two at both -- the stride-8 map is the costliest on a CPU); for each candidate box, PrRoIPool
   (5x5 at stride 8, 3x3 at stride 16), channel-wise multiplication by the modulation vector, a fully
   connected block per level, concatenation and a linear layer giving the predicted IoU.
 
@@ -30,7 +31,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .prroi_pool import prroi_pool2d
+from .prroi_pool import prroi_pool_boxes
 
 __all__ = ["IoUNet", "boxes_to_rois"]
 
@@ -59,6 +60,10 @@ def boxes_to_rois(boxes: torch.Tensor) -> torch.Tensor:
     return torch.cat([bidx, b[:, :2], b[:, :2] + b[:, 2:]], dim=1)
 
 
+def _xyxy(boxes: torch.Tensor) -> torch.Tensor:
+    return torch.cat([boxes[..., :2], boxes[..., :2] + boxes[..., 2:]], dim=-1)
+
+
 class IoUNet(nn.Module):
     """Target-conditioned IoU predictor on stride-8 and stride-16 features (see module docstring)."""
 
@@ -77,7 +82,7 @@ class IoUNet(nn.Module):
         self.mod3 = nn.Linear(w + w, w)
         self.mod4 = nn.Linear(w + w, w)
         # test branch
-        self.conv3_t = nn.Sequential(_conv_block(c8, w), _conv_block(w, w))
+        self.conv3_t = _conv_block(c8, w)  # one block at stride 8 (ATOM: two) -- the costliest map
         self.conv4_t = nn.Sequential(_conv_block(c16, w), _conv_block(w, w))
         self.fc3_t = _LinearBlock(w, w, 5)
         self.fc4_t = _LinearBlock(w, w, 3)
@@ -86,9 +91,9 @@ class IoUNet(nn.Module):
     # -- reference ---------------------------------------------------------------------------------
     def get_modulation(self, feat8: torch.Tensor, feat16: torch.Tensor, boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Modulation vectors ``(B, width)`` x 2 from reference features and their ``(B, 4)`` boxes."""
-        rois = boxes_to_rois(boxes.reshape(-1, 1, 4))
-        r3 = prroi_pool2d(self.conv3_r(feat8), rois, 3, 1.0 / self.strides[0], self.offsets[0])
-        r4 = prroi_pool2d(self.conv4_r(feat16), rois, 1, 1.0 / self.strides[1], self.offsets[1])
+        xyxy = _xyxy(boxes.reshape(-1, 1, 4))
+        r3 = prroi_pool_boxes(self.conv3_r(feat8), xyxy, 3, 1.0 / self.strides[0], self.offsets[0])[:, 0]
+        r4 = prroi_pool_boxes(self.conv4_r(feat16), xyxy, 1, 1.0 / self.strides[1], self.offsets[1])[:, 0]
         joint = torch.cat([self.fc3_r(r3), r4.flatten(1)], dim=1)
         return self.mod3(joint), self.mod4(joint)
 
@@ -102,10 +107,10 @@ class IoUNet(nn.Module):
         B, P, _ = boxes.shape
         m3, m4 = modulation
         f3, f4 = iou_features
-        rois = boxes_to_rois(boxes)
-        p3 = prroi_pool2d(f3, rois, 5, 1.0 / self.strides[0], self.offsets[0]) * m3.repeat_interleave(P, 0)[:, :, None, None]
-        p4 = prroi_pool2d(f4, rois, 3, 1.0 / self.strides[1], self.offsets[1]) * m4.repeat_interleave(P, 0)[:, :, None, None]
-        joint = torch.cat([self.fc3_t(p3), self.fc4_t(p4)], dim=1)
+        xyxy = _xyxy(boxes)
+        p3 = prroi_pool_boxes(f3, xyxy, 5, 1.0 / self.strides[0], self.offsets[0]) * m3[:, None, :, None, None]
+        p4 = prroi_pool_boxes(f4, xyxy, 3, 1.0 / self.strides[1], self.offsets[1]) * m4[:, None, :, None, None]
+        joint = torch.cat([self.fc3_t(p3.flatten(0, 1)), self.fc4_t(p4.flatten(0, 1))], dim=1)
         return self.iou_predictor(joint).reshape(B, P)
 
     def forward(self, ref_feats, ref_boxes, test_feats, proposals, seq_index: torch.Tensor | None = None) -> torch.Tensor:

@@ -33,7 +33,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["prroi_pool2d", "PrRoIPool2d", "hat_integral_weights"]
+__all__ = ["prroi_pool2d", "prroi_pool_boxes", "PrRoIPool2d", "hat_integral_weights"]
 
 
 def _hat_antiderivative(t: torch.Tensor) -> torch.Tensor:
@@ -91,6 +91,34 @@ def prroi_pool2d(
     feats = features[bidx]  # (K, C, H, W)
     rows = torch.matmul(wy[:, None], feats)  # (K, C, ph, W)
     return torch.matmul(rows, wx.transpose(1, 2)[:, None])  # (K, C, ph, pw)
+
+
+def prroi_pool_boxes(
+    features: torch.Tensor,
+    boxes: torch.Tensor,
+    output_size: int | tuple[int, int],
+    spatial_scale: float = 1.0,
+    offset: float = 0.5,
+) -> torch.Tensor:
+    """The same pooling for ``P`` boxes per image: ``features`` ``(B, C, H, W)``, ``boxes`` ``(B, P, 4)``
+    as ``(x1, y1, x2, y2)``; returns ``(B, P, C, ph, pw)``.
+
+    Equal to :func:`prroi_pool2d` with batch indices ``0..B-1`` repeated ``P`` times, but contracts the
+    columns of each image's map with all its boxes in one large matrix product instead of copying the
+    map once per box (several times faster for IoU-Net candidate batches).
+    """
+    if features.dim() != 4 or boxes.dim() != 3 or boxes.shape[-1] != 4 or boxes.shape[0] != features.shape[0]:
+        raise ValueError(f"expected features (B, C, H, W) and boxes (B, P, 4), got {tuple(features.shape)} and {tuple(boxes.shape)}")
+    ph, pw = (output_size, output_size) if isinstance(output_size, int) else output_size
+    B, C, H, W = features.shape
+    P = boxes.shape[1]
+    b = boxes.to(features.dtype).reshape(B * P, 4) * spatial_scale - offset
+    wx = hat_integral_weights(b[:, 0], b[:, 2], W, pw).reshape(B, P * pw, W)
+    wy = hat_integral_weights(b[:, 1], b[:, 3], H, ph).reshape(B * P, ph, H)
+    cols = torch.matmul(features.reshape(B, C * H, W), wx.transpose(1, 2))  # (B, C*H, P*pw)
+    cols = cols.reshape(B, C, H, P, pw).permute(0, 3, 2, 1, 4).reshape(B * P, H, C * pw)
+    out = torch.matmul(wy, cols)  # (B*P, ph, C*pw)
+    return out.reshape(B, P, ph, C, pw).permute(0, 1, 3, 2, 4)
 
 
 class PrRoIPool2d(nn.Module):

@@ -5,7 +5,7 @@ Tracking", ICCV 2019 (``shared/papers/002_*``). What lives here, top to bottom:
 
 * **Classification features** (sec. 3, "Cls Feat"): a conv block + a residual block on the stride-16
   backbone features, then a projection to ``cls_dim`` channels and an instance L2 normalisation
-  (every sample's map scaled to mean square ``1 / (cls_dim * k * k)``, so a unit-norm ``k x k`` filter
+  (each sample's map scaled to mean square ``1 / (cls_dim * k * k)``, so a unit-norm ``k x k`` filter
   gives O(1) scores).
 * **Target model** ``f``: the ``cls_dim x 4 x 4`` weights of a conv layer; scores ``s = x * f``.
 * **Learned loss** (eqs. 1, 2, 6, 7): ``L(f) = 1/|S| sum ||r(x*f, c)||^2 + ||lambda f||^2`` with
@@ -59,7 +59,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..nn.iou_net import IoUNet
-from ..nn.prroi_pool import prroi_pool2d
+from ..nn.prroi_pool import prroi_pool_boxes
 
 __all__ = [
     "feature_center0",
@@ -88,14 +88,15 @@ def feature_center0(stride: int) -> float:
 # Classification features
 # ----------------------------------------------------------------------------------------------------
 class ClsFeatureBlock(nn.Module):
-    """conv-BN-ReLU, a residual basic block, a 3x3 projection to ``out_dim`` and instance L2 norm."""
+    """3x3 conv-BN-ReLU, a residual basic block (two 3x3 convs), a 1x1 projection to ``out_dim`` and an
+    instance L2 norm."""
 
     def __init__(self, in_dim: int = 112, mid_dim: int = 128, out_dim: int = 64, filter_size: int = 4):
         super().__init__()
         self.conv_in = nn.Sequential(nn.Conv2d(in_dim, mid_dim, 3, padding=1, bias=False), nn.BatchNorm2d(mid_dim), nn.ReLU(inplace=True))
         self.res1 = nn.Sequential(nn.Conv2d(mid_dim, mid_dim, 3, padding=1, bias=False), nn.BatchNorm2d(mid_dim), nn.ReLU(inplace=True))
         self.res2 = nn.Sequential(nn.Conv2d(mid_dim, mid_dim, 3, padding=1, bias=False), nn.BatchNorm2d(mid_dim))
-        self.proj = nn.Conv2d(mid_dim, out_dim, 3, padding=1)
+        self.proj = nn.Conv2d(mid_dim, out_dim, 1)
         self.norm_scale = math.sqrt(1.0 / (out_dim * filter_size * filter_size))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -155,30 +156,50 @@ class LearnedLoss(nn.Module):
 # ----------------------------------------------------------------------------------------------------
 # Filter application and the closed-form gradient / step length
 # ----------------------------------------------------------------------------------------------------
+def _seq_major(x: torch.Tensor) -> torch.Tensor:
+    """``(n, S, C, H, W)`` -> ``(S, n*H*W, C)``."""
+    n, S, C, H, W = x.shape
+    return x.permute(1, 0, 3, 4, 2).reshape(S, n * H * W, C)
+
+
 def apply_filter(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
     """Scores ``s = x * f``. ``x`` ``(n, S, C, H, W)`` (n samples of S sequences), ``f`` ``(S, C, k, k)``;
-    returns ``(n, S, H', W')`` with padding ``k // 2`` (``H' = H + 1`` for even ``k``)."""
+    returns ``(n, S, H', W')`` (correlation with padding ``k // 2``; ``H' = H + 1`` for even ``k``).
+
+    Computed as one batched product over channels, ``y[.., a, b] = sum_c x[c] f[c, a, b]``, followed by
+    ``k*k`` shifted sums of the small ``y`` maps: on a CPU this is several times faster (forward and
+    backward) than per-sequence grouped convolutions or im2col, which are dominated by overheads.
+    """
     n, S, C, H, W = x.shape
     k = f.shape[-1]
-    out = F.conv2d(x.reshape(n, S * C, H, W), f, padding=k // 2, groups=S)
-    return out.reshape(n, S, out.shape[-2], out.shape[-1])
+    p = k // 2
+    Ho, Wo = H + 2 * p - k + 1, W + 2 * p - k + 1
+    y = torch.bmm(_seq_major(x), f.reshape(S, C, k * k))  # (S, n*H*W, k*k)
+    y = y.reshape(S, n, H, W, k, k).permute(0, 1, 4, 5, 2, 3)
+    y = F.pad(y, (p, p, p, p))  # (S, n, k, k, H + 2p, W + 2p)
+    out = 0
+    for a in range(k):
+        for b in range(k):
+            out = out + y[:, :, a, b, a : a + Ho, b : b + Wo]
+    return out.transpose(0, 1)
 
 
 def filter_correlation(x: torch.Tensor, g: torch.Tensor, k: int, weights: torch.Tensor | None = None) -> torch.Tensor:
     """The transposed Jacobian ``(ds/df)^T g`` summed over samples: ``(S, C, k, k)``.
 
     ``x`` ``(n, S, C, H, W)``, ``g`` ``(n, S, H', W')`` (a map on the score grid), ``weights`` ``(n, S)``
-    optional per-sample factors. Implemented as a grouped convolution of the padded features with ``g``
-    (differentiable to any order).
+    optional per-sample factors. ``grad[c, a, b] = sum_{n, h, w} x[n, c, h, w] g[n, h - a + p, w - b + p]``:
+    ``k*k`` shifted copies of ``g`` and one batched product over samples and positions.
     """
     n, S, C, H, W = x.shape
     if weights is not None:
         g = g * weights[:, :, None, None]
     p = k // 2
-    xp = F.pad(x, (p, p, p, p))  # (n, S, C, Hp, Wp)
-    inp = xp.permute(2, 1, 0, 3, 4).reshape(C, S * n, xp.shape[-2], xp.shape[-1])
-    out = F.conv2d(inp, g.permute(1, 0, 2, 3), groups=S)  # (C, S, k, k)
-    return out.permute(1, 0, 2, 3)
+    gp = F.pad(g, (k - 1, k - 1, k - 1, k - 1))
+    shifted = [gp[:, :, p + k - 1 - a : p + k - 1 - a + H, p + k - 1 - b : p + k - 1 - b + W] for a in range(k) for b in range(k)]
+    G = torch.stack(shifted, dim=-1)  # (n, S, H, W, k*k)
+    G = G.transpose(0, 1).reshape(S, n * H * W, k * k)
+    return torch.bmm(_seq_major(x).transpose(1, 2), G).reshape(S, C, k, k)
 
 
 def _sample_weights(n: int, S: int, weights, like: torch.Tensor) -> torch.Tensor:
@@ -189,8 +210,7 @@ def _sample_weights(n: int, S: int, weights, like: torch.Tensor) -> torch.Tensor
 
 def loss_value(x, f, y, m, v, reg, weights=None) -> torch.Tensor:
     """Eq. 1 per sequence ``(S,)``: ``sum_j w_j ||r_j||^2 + lambda^2 ||f||^2`` (``w_j = 1/n`` by default)."""
-    n, S = x.shape[:2]
-    w = _sample_weights(n, S, weights, x)
+    w = _sample_weights(x.shape[0], x.shape[1], weights, f)
     s = apply_filter(x, f)
     r = v * (m * s + (1 - m) * torch.relu(s) - y)
     return (w * (r * r).sum(dim=(-2, -1))).sum(0) + reg * (f * f).sum(dim=(1, 2, 3))
@@ -198,8 +218,7 @@ def loss_value(x, f, y, m, v, reg, weights=None) -> torch.Tensor:
 
 def loss_gradient(x, f, y, m, v, reg, weights=None):
     """Closed-form ``grad L`` (eq. S5) and the pieces the step length needs: returns ``(grad, q, w)``."""
-    n, S = x.shape[:2]
-    w = _sample_weights(n, S, weights, x)
+    w = _sample_weights(x.shape[0], x.shape[1], weights, f)
     s = apply_filter(x, f)
     pos = (s > 0).to(s.dtype)
     r = v * (m * s + (1 - m) * torch.relu(s) - y)
@@ -237,11 +256,11 @@ class FilterInitializer(nn.Module):
         """``feat`` ``(n, S, C, H, W)``, ``boxes`` ``(n, S, 4)`` xywh crop pixels -> ``(S, C, k, k)``."""
         n, S, C, H, W = feat.shape
         z = self.conv(feat.reshape(n * S, C, H, W))
-        b = boxes.reshape(n * S, 4).to(z.dtype)
-        idx = torch.arange(n * S, dtype=z.dtype, device=z.device)[:, None]
-        rois = torch.cat([idx, b[:, :2], b[:, :2] + b[:, 2:]], dim=1)
+        b = boxes.reshape(n * S, 1, 4).to(z.dtype)
+        xyxy = torch.cat([b[..., :2], b[..., :2] + b[..., 2:]], dim=-1)
         offset = feature_center0(self.stride) / self.stride
-        pooled = prroi_pool2d(z, rois, self.filter_size, 1.0 / self.stride, offset).reshape(n, S, C, self.filter_size, self.filter_size)
+        pooled = prroi_pool_boxes(z, xyxy, self.filter_size, 1.0 / self.stride, offset)
+        pooled = pooled.reshape(n, S, C, self.filter_size, self.filter_size)
         if weights is None:
             return pooled.mean(0)
         w = weights / weights.sum(0, keepdim=True)
@@ -280,7 +299,7 @@ class DiMPNet(nn.Module):
         self.initializer = FilterInitializer(cls_dim, filter_size, self.stride)
         self.loss = LearnedLoss(num_bins, bin_displacement, label_sigma=self.label_sigma)
         # coefficient-wise learned step lengths of the "gd" variant (paper Table 1); log-parametrised
-        self.gd_log_step = nn.Parameter(torch.full((cls_dim, filter_size, filter_size), math.log(1.0)))
+        self.gd_log_step = nn.Parameter(torch.full((cls_dim, filter_size, filter_size), math.log(0.01)))
         s8 = backbone.strides["s8"]
         self.iou_net = IoUNet((c8, c16), (s8, self.stride), width=iou_width,
                               offsets=(feature_center0(s8) / s8, feature_center0(self.stride) / self.stride))

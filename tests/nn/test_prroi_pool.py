@@ -107,3 +107,17 @@ def test_bad_rois_raise():
         prroi_pool2d(feats, torch.zeros(2, 4), 2)
     with pytest.raises(ValueError, match="batch indices"):
         prroi_pool2d(feats, torch.tensor([[1.0, 0, 0, 2, 2]]), 2)
+
+
+def test_grouped_boxes_equal_general_rois():
+    from adaptrack.nn.prroi_pool import prroi_pool_boxes
+
+    g = torch.Generator().manual_seed(3)
+    feats = torch.randn(2, 3, 9, 11, generator=g, dtype=torch.float64)
+    xy = torch.rand(2, 4, 2, generator=g, dtype=torch.float64) * 70 - 10
+    wh = torch.rand(2, 4, 2, generator=g, dtype=torch.float64) * 40 + 5
+    boxes = torch.cat([xy, xy + wh], -1)
+    out = prroi_pool_boxes(feats, boxes, (2, 3), 1 / 8, 0.9375)
+    rois = torch.cat([torch.arange(2, dtype=torch.float64).repeat_interleave(4)[:, None], boxes.reshape(-1, 4)], 1)
+    ref = prroi_pool2d(feats, rois, (2, 3), 1 / 8, 0.9375)
+    torch.testing.assert_close(out.reshape(8, 3, 2, 3), ref)
