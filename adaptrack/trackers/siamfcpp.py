@@ -54,6 +54,7 @@ from torch import nn
 from ..image import crop_and_resize, frame_mean
 from ..nn.backbones import build_backbone
 from ..nn.correlation import xcorr_depthwise
+from ..weights import has_bundled, load_weights
 from .base import TrackOutput, Tracker, register_tracker
 
 __all__ = ["SiamFCppParams", "SiamFCppNet", "SiamFCppTracker", "score_positions", "siamfc_window", "ARCH_KEYS"]
@@ -144,14 +145,6 @@ class SiamFCppNet(nn.Module):
     def trainable_state_dict(self) -> dict:
         return {k: v for k, v in self.state_dict().items() if not k.startswith("backbone.")}
 
-    def load_trainable_state_dict(self, state: dict) -> None:
-        own = self.trainable_state_dict()
-        missing = sorted(set(own) - set(state))
-        unexpected = sorted(set(state) - set(own))
-        if missing or unexpected:
-            raise RuntimeError(f"SiamFC++ weights do not match the network: missing {missing[:4]}, unexpected {unexpected[:4]}")
-        self.load_state_dict({**self.state_dict(), **state})
-
     def train(self, mode: bool = True):
         super().train(mode)
         self.backbone.train(False)  # frozen: BN statistics stay the pretrained ones
@@ -196,17 +189,18 @@ def _to_tensor(img: np.ndarray) -> torch.Tensor:
 
 
 def default_weights_path() -> str:
-    return os.path.join(os.path.dirname(os.path.dirname(__file__)), "weights", "siamfcpp.pt")
+    from ..weights import bundled_path
+
+    return str(bundled_path("siamfcpp"))
 
 
-def load_siamfcpp_weights(path: str) -> tuple[dict, dict]:
-    """Read a SiamFC++ weights file: ``(arch, trainable state dict)``."""
+def read_weights_arch(weights) -> dict:
+    """The ``arch`` entry of a SiamFC++ weights file (``{}`` when absent or the file is missing)."""
+    path = default_weights_path() if weights == "default" else os.fspath(weights)
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"SiamFC++ weights not found: {path}")
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
-        raise ValueError(f"{path} is not a SiamFC++ weights file (expected a dict with 'arch' and 'state_dict')")
-    return dict(ckpt.get("arch") or {}), ckpt["state_dict"]
+        return {}
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    return dict(blob.get("arch") or {}) if isinstance(blob, dict) else {}
 
 
 class _OrtSearchBranch:
@@ -264,16 +258,13 @@ class SiamFCppTracker(Tracker):
                 f"search > template (got {p.template_size}/{p.search_size})"
             )
         arch = {"backbone": p.backbone, "layer": p.layer, "channels": p.channels, "tower_convs": p.tower_convs}
-        state = None
         if weights is not None:
-            path = default_weights_path() if weights == "default" else os.fspath(weights)
-            file_arch, state = load_siamfcpp_weights(path)
+            file_arch = read_weights_arch(weights)
             diff = {k: (arch[k], file_arch[k]) for k in ARCH_KEYS if k in file_arch and file_arch[k] != arch[k]}
             if diff:
-                raise ValueError(f"siamfcpp: parameters {diff} (params, weights) differ from the weights file {path}")
+                raise ValueError(f"siamfcpp: parameters {diff} (params, weights file) differ from the weights {weights}")
         self.net = SiamFCppNet(**arch, pretrained=weights is not None or p.pretrained_backbone)
-        if state is not None:
-            self.net.load_trainable_state_dict(state)
+        load_weights(self.net, weights, "siamfcpp")  # trainable tensors only; the backbone is ImageNet's
         self.net.eval()
         for q in self.net.parameters():
             q.requires_grad_(False)
@@ -290,7 +281,7 @@ class SiamFCppTracker(Tracker):
 
     @classmethod
     def has_default_weights(cls) -> bool:
-        return os.path.isfile(default_weights_path())
+        return has_bundled("siamfcpp")
 
     def _choose_backend(self, backend: str) -> str:
         if backend not in ("auto", "torch", "onnxruntime"):
