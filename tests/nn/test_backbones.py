@@ -135,3 +135,20 @@ def test_lite0_classifies_real_images():
         roos = net.classify(_crops("kangaroo", 12)).argmax(1)
     assert ((dogs >= 151) & (dogs <= 268)).sum() >= 9
     assert (roos == 104).sum() >= 8
+
+
+@pytest.mark.parametrize("size", [7, 8, 127, 128])
+@pytest.mark.parametrize("k", [3, 5])
+def test_conv2d_same_equals_explicit_tf_padding(size, k):
+    import torch.nn.functional as F
+
+    from adaptrack.nn.backbones.efficientnet_lite import Conv2dSame
+
+    conv = Conv2dSame(2, 3, k, stride=2)
+    x = torch.randn(1, 2, size, size + 1)
+    t, b = same_pad_amounts(size, k, 2)
+    l, r = same_pad_amounts(size + 1, k, 2)
+    ref = F.conv2d(F.pad(x, (l, r, t, b)), conv.weight, stride=2)
+    out = conv(x)
+    assert out.shape == ref.shape == (1, 3, -(-size // 2), -(-(size + 1) // 2))
+    assert torch.allclose(out, ref, atol=1e-5)

@@ -67,22 +67,26 @@ def same_pad_amounts(size: int, kernel: int, stride: int) -> tuple[int, int]:
 
 
 class Conv2dSame(nn.Conv2d):
-    """``nn.Conv2d`` with TF 'same' padding computed from the input size (no bias by default)."""
+    """``nn.Conv2d`` with TF 'same' padding computed from the input size (no bias by default).
+
+    Implemented without a padding copy: the conv pads ``k // 2`` on both sides, and where TF's split
+    puts one pixel less before (stride 2, even input: ``before = k // 2 - 1``), the first input row/column
+    is skipped instead, which gives exactly the TF windows and output size ``ceil(in / stride)``.
+    """
 
     def __init__(self, cin, cout, kernel, stride=1, groups=1, bias=False):
-        super().__init__(cin, cout, kernel, stride, padding=0, groups=groups, bias=bias)
-        k = self.kernel_size[0]
-        self._static = stride == 1 and k % 2 == 1
-        if self._static:  # symmetric, independent of the input size
-            self.padding = (k // 2, k // 2)
+        k = kernel
+        if k % 2 == 0:
+            raise ValueError("Conv2dSame supports odd kernels only")
+        super().__init__(cin, cout, k, stride, padding=k // 2, groups=groups, bias=bias)
 
     def forward(self, x):
-        if not self._static:
+        if self.stride[0] > 1:
             k, s = self.kernel_size[0], self.stride[0]
-            t, b = same_pad_amounts(int(x.shape[-2]), k, s)
-            l, r = same_pad_amounts(int(x.shape[-1]), k, s)
-            if t or b or l or r:
-                x = F.pad(x, (l, r, t, b))
+            top = same_pad_amounts(int(x.shape[-2]), k, s)[0]
+            left = same_pad_amounts(int(x.shape[-1]), k, s)[0]
+            if top < k // 2 or left < k // 2:
+                x = x[..., k // 2 - top :, k // 2 - left :]
         return super().forward(x)
 
 
@@ -106,8 +110,8 @@ class MBConv(nn.Module):
     def forward(self, x):
         y = x
         if self.has_expand:
-            y = F.relu6(self._bn0(self._expand_conv(y)))
-        y = F.relu6(self._bn1(self._depthwise_conv(y)))
+            y = F.relu6(self._bn0(self._expand_conv(y)), inplace=True)
+        y = F.relu6(self._bn1(self._depthwise_conv(y)), inplace=True)
         y = self._bn2(self._project_conv(y))
         return x + y if self.residual else y
 
@@ -119,7 +123,7 @@ class _Stem(nn.Module):
         self.bn = nn.BatchNorm2d(32, eps=BN_EPS)
 
     def forward(self, x):
-        return F.relu6(self.bn(self.conv(x)))
+        return F.relu6(self.bn(self.conv(x)), inplace=True)
 
 
 def _block_specs():

@@ -1,0 +1,110 @@
+"""ONNX export of the fixed-shape branches of Siamese trackers, and an ONNX Runtime runner for them.
+
+A SiamFC-style tracker spends nearly all its time in two fixed-shape calls: the template branch on one
+``Z x Z`` exemplar crop (once per sequence, or per template update) and the search branch on the
+``S x X x X`` multi-scale batch (every frame). Both are exported as ONNX graphs and run by ONNX Runtime,
+which fuses BatchNorm into the convolutions and uses faster CPU kernels (measured in docs/backbones.md);
+the cheap correlation and the post-processing stay in PyTorch/numpy.
+
+    >>> from adaptrack.export import export_onnx
+    >>> paths = export_onnx("siamfc", "out/onnx")      # {'template': ..., 'search': ...}
+
+Trackers select this path with the parameter ``backend="onnx"`` (parity with PyTorch is tested in
+tests/test_export.py).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = ["export_onnx", "export_branch", "OnnxBranches"]
+
+
+class _Branch(nn.Module):
+    def __init__(self, net: nn.Module, method: str):
+        super().__init__()
+        self.net = net
+        self.method = method
+
+    def forward(self, x):
+        return getattr(self.net, self.method)(x)
+
+
+def export_branch(net: nn.Module, method: str, example: torch.Tensor, f=None) -> bytes:
+    """Export ``net.<method>(x)`` for the fixed input shape of ``example``; returns the ONNX bytes
+    (also written to ``f``, a path, when given). The network is left in the mode it was in."""
+    was_training = net.training
+    branch = _Branch(net, method).eval()
+    buf = io.BytesIO()
+    x = example.contiguous().float()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer warnings about Python ints from shapes (fixed here)
+        torch.onnx.export(
+            branch, (x,), buf, input_names=["image"], output_names=["features"], opset_version=17, dynamo=False
+        )
+    net.train(was_training)
+    data = buf.getvalue()
+    if f is not None:
+        Path(f).parent.mkdir(parents=True, exist_ok=True)
+        Path(f).write_bytes(data)
+    return data
+
+
+class OnnxBranches:
+    """ONNX Runtime sessions for a network's ``template`` and ``search`` branches at fixed shapes."""
+
+    def __init__(self, template_model, search_model, num_threads: int | None = None):
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = int(num_threads or torch.get_num_threads())
+        opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        providers = ["CPUExecutionProvider"]
+        self._t = ort.InferenceSession(template_model, opts, providers=providers)
+        self._s = ort.InferenceSession(search_model, opts, providers=providers)
+
+    @classmethod
+    def from_net(cls, net: nn.Module, exemplar_size: int, instance_size: int, num_scales: int, num_threads=None):
+        t = export_branch(net, "template", torch.zeros(1, 3, exemplar_size, exemplar_size))
+        s = export_branch(net, "search", torch.zeros(num_scales, 3, instance_size, instance_size))
+        return cls(t, s, num_threads)
+
+    @staticmethod
+    def _run(sess, x: torch.Tensor) -> torch.Tensor:
+        a = np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)
+        return torch.from_numpy(sess.run(None, {"image": a})[0])
+
+    def template(self, x: torch.Tensor) -> torch.Tensor:
+        return self._run(self._t, x)
+
+    def search(self, x: torch.Tensor) -> torch.Tensor:
+        return self._run(self._s, x)
+
+
+def export_onnx(tracker_name: str, out_dir: str | os.PathLike, variant: str | None = None, weights="default") -> dict:
+    """Export the template and search branches of a Siamese tracker (built with :func:`adaptrack.create`)
+    to ``out_dir/<name>_template.onnx`` and ``out_dir/<name>_search.onnx``; returns their paths.
+
+    The input shapes are the tracker's: ``(1, 3, Z, Z)`` and ``(num_scales, 3, X, X)``, float RGB 0..255.
+    """
+    from .trackers.base import create
+
+    tracker = create(tracker_name, variant=variant, weights=weights)
+    net = getattr(tracker, "net", None)
+    p = tracker.params
+    if net is None or not all(hasattr(net, m) for m in ("template", "search")):
+        raise ValueError(f"tracker {tracker_name!r} has no template/search branches to export")
+    out = Path(out_dir)
+    stem = tracker_name if variant is None else f"{tracker_name}_{variant}"
+    paths = {"template": out / f"{stem}_template.onnx", "search": out / f"{stem}_search.onnx"}
+    export_branch(net, "template", torch.zeros(1, 3, p.exemplar_size, p.exemplar_size), paths["template"])
+    export_branch(net, "search", torch.zeros(p.num_scales, 3, p.instance_size, p.instance_size), paths["search"])
+    return paths

@@ -1,0 +1,252 @@
+"""SiamFC: Bertinetto, Valmadre, Henriques, Vedaldi, Torr, "Fully-Convolutional Siamese Networks for
+Object Tracking", ECCV Workshops 2016 (the base of GradNet and DSiam).
+
+Eq. 2 of the paper, the whole method: ``f(z, x) = phi(z) * phi(x) + b 1`` — one embedding ``phi`` for the
+exemplar ``z`` and the search image ``x``, their cross-correlation ``*`` gives a score map whose peak is
+the target. Here ``phi = adjust o backbone`` and the map is ``a * (phi(z) * phi(x)) + b`` with a learned
+scale ``a`` (initialised to 0.001, the constant of the authors' code) and bias ``b``.
+
+:class:`SiamFCNet` holds the inference pieces only (training lives in
+``adaptrack/training/recipes/siamfc.py``): ``template(z_img) -> zf``, ``search(x_img) -> xf``,
+``score(zf, xf) -> (B, 1, h, w)`` logits; ``forward(z, x) = score(template(z), search(x))``.
+Images are float ``(B, 3, H, W)`` RGB 0..255.
+
+:class:`SiamFCTracker` (registered as ``"siamfc"``) runs the tracking loop of the paper (sec. 2.4): the
+exemplar is extracted once from the first frame; each frame searches 3 scales in one batch around the
+previous position, upsamples the responses 16x bicubically, penalises scale changes, adds a cosine
+window, moves to the peak and damps the size change (formulas in :mod:`adaptrack.nn.siamese`).
+
+Default architecture (measured in docs/backbones.md): a frozen ImageNet EfficientNet-Lite0 cut at stride
+8 plus a small trainable adjust head, exemplar/instance crops of 128/256 px (16x16 and 32x32 feature
+maps, 17x17 response). The SiamFC AlexNet (full or half width, trained from scratch) is the
+``alexnet`` / ``alexnet_half`` variant with the paper's 127/255 crops.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..image import crop_and_resize, crop_multiscale, frame_mean
+from ..nn.backbones import build_backbone
+from ..nn.correlation import xcorr
+from ..nn.siamese import MultiScaleSearch, check_crop_alignment, damp_size, frames_to_tensor, window_sizes
+from ..weights import load_weights
+from .base import TrackOutput, Tracker, register_tracker
+
+__all__ = ["SiamFCNet", "AdjustHead", "SiamFCParams", "SiamFCTracker", "build_siamfc_net"]
+
+
+class AdjustHead(nn.Module):
+    """Maps backbone layers to the correlation width ``C``.
+
+    ``kind="conv3"``: per layer a 1x1 conv + BN to ``C`` (deeper layers upsampled bilinearly to the
+    shallowest layer's grid and summed), then a 3x3 depthwise conv + BN + ReLU and a 1x1 conv + BN.
+    ``kind="linear"``: the per-layer 1x1 conv + BN and the sum only.
+    ``kind="none"``: identity (one layer only; SiamFC's AlexNet correlates conv5 directly).
+    """
+
+    def __init__(self, in_channels: list[int], channels: int, kind: str = "conv3"):
+        super().__init__()
+        if kind not in ("conv3", "linear", "none"):
+            raise ValueError(f"adjust must be 'conv3', 'linear' or 'none', got {kind!r}")
+        if kind == "none" and len(in_channels) != 1:
+            raise ValueError("adjust='none' needs exactly one backbone layer")
+        self.kind = kind
+        self.out_channels = in_channels[0] if kind == "none" else channels
+        if kind == "none":
+            return
+        self.proj = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(c, channels, 1, bias=False), nn.BatchNorm2d(channels)) for c in in_channels
+        )
+        if kind == "conv3":  # depthwise-separable: 3x3 depthwise + BN + ReLU, 1x1 + BN
+            self.refine = nn.Sequential(
+                nn.Conv2d(channels, channels, 3, padding=1, groups=channels, bias=False),
+                nn.BatchNorm2d(channels),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(channels, channels, 1, bias=False),
+                nn.BatchNorm2d(channels),
+            )
+
+    def forward(self, feats: list[torch.Tensor]) -> torch.Tensor:
+        if self.kind == "none":
+            return feats[0]
+        size = feats[0].shape[-2:]
+        y = self.proj[0](feats[0])
+        for proj, f in zip(self.proj[1:], feats[1:]):
+            g = proj(f)
+            if g.shape[-2:] != size:
+                g = F.interpolate(g, size=size, mode="bilinear", align_corners=False)
+            y = y + g
+        return self.refine(y) if self.kind == "conv3" else y
+
+
+class SiamFCNet(nn.Module):
+    """``a * (phi(z) * phi(x)) + b`` with ``phi = adjust o backbone`` (inference pieces only).
+
+    ``freeze``: ``"all"`` freezes the whole backbone (default for pretrained EfficientNet), a layer name
+    freezes up to that layer (fine-tune the rest), ``None`` trains everything (AlexNet from scratch).
+    """
+
+    def __init__(
+        self,
+        backbone: str = "efficientnet_lite0",
+        layers=("s8",),
+        adjust: str = "conv3",
+        adjust_channels: int = 128,
+        freeze: str | None = "all",
+        pretrained: bool | None = None,
+        xcorr_method: str = "depthwise",
+    ):
+        super().__init__()
+        self.backbone = build_backbone(backbone, pretrained=pretrained, layers=tuple(layers))
+        self.backbone_name = backbone
+        if freeze == "all":
+            self.backbone.freeze()
+        elif freeze:
+            self.backbone.freeze(upto=freeze)
+        self.adjust = AdjustHead([self.backbone.channels[n] for n in self.backbone.layers], adjust_channels, adjust)
+        self.out_scale = nn.Parameter(torch.tensor(1e-3))
+        self.out_bias = nn.Parameter(torch.tensor(0.0))
+        self.xcorr_method = xcorr_method
+
+    @property
+    def total_stride(self) -> int:
+        return min(self.backbone.strides.values())
+
+    @property
+    def same_padding(self) -> bool:
+        return self.backbone_name.startswith("efficientnet")
+
+    def embed(self, img: torch.Tensor) -> torch.Tensor:
+        feats = self.backbone(img)
+        return self.adjust([feats[n] for n in self.backbone.layers])
+
+    def template(self, z_img: torch.Tensor) -> torch.Tensor:
+        """Exemplar features ``phi(z)``: ``(B, 3, Z, Z)`` -> ``(B, C, hz, wz)``."""
+        return self.embed(z_img)
+
+    def search(self, x_img: torch.Tensor) -> torch.Tensor:
+        """Search features ``phi(x)``: ``(B, 3, X, X)`` -> ``(B, C, hx, wx)``."""
+        return self.embed(x_img)
+
+    def score(self, zf: torch.Tensor, xf: torch.Tensor) -> torch.Tensor:
+        """Response logits ``a * xcorr(zf, xf) + b``: ``(B, 1, hx-hz+1, wx-wz+1)`` (``zf`` may have batch 1)."""
+        return self.out_scale * xcorr(zf, xf, method=self.xcorr_method) + self.out_bias
+
+    def forward(self, z_img: torch.Tensor, x_img: torch.Tensor) -> torch.Tensor:
+        return self.score(self.template(z_img), self.search(x_img))
+
+    def feature_size(self, image_size: int) -> int:
+        """Side of the feature map of a square input of ``image_size`` (measured with a dummy pass)."""
+        with torch.inference_mode():
+            was = self.training
+            self.eval()
+            out = self.embed(torch.zeros(1, 3, image_size, image_size)).shape[-1]
+            self.train(was)
+        return int(out)
+
+
+@dataclass
+class SiamFCParams:
+    backbone: str = "efficientnet_lite0"
+    layers: tuple = ("s8",)
+    adjust: str = "conv3"
+    adjust_channels: int = 128
+    freeze: str | None = "all"  # "all" | layer name | None (see SiamFCNet)
+    exemplar_size: int = 128  # Z, side of the exemplar crop (px)
+    instance_size: int = 256  # X, side of the search crop (px)
+    context: float = 0.5  # margin around the target in the exemplar window: context * (w + h)
+    num_scales: int = 3
+    scale_step: float = 1.0375
+    scale_penalty: float = 0.9745
+    scale_lr: float = 0.59
+    window_influence: float = 0.176
+    response_upscale: int = 16
+    backend: str = "torch"  # "torch" | "onnx" (ONNX Runtime for the template and search branches)
+    channels_last: bool = True
+    weights_name: str = "siamfc"  # bundled file adaptrack/weights/<weights_name>.pt for weights="default"
+
+
+def build_siamfc_net(p: SiamFCParams) -> SiamFCNet:
+    pretrained = None if p.backbone.startswith("efficientnet") else False
+    return SiamFCNet(p.backbone, tuple(p.layers), p.adjust, p.adjust_channels, p.freeze, pretrained)
+
+
+@register_tracker("siamfc", SiamFCParams, "SiamFC (Bertinetto et al. 2016): fully-convolutional Siamese matching, no online update", "adaptrack")
+class SiamFCTracker(Tracker):
+    """SiamFC tracking loop on a :class:`SiamFCNet`."""
+
+    def __init__(self, params: SiamFCParams | None = None, weights="default", net: SiamFCNet | None = None):
+        self.params = p = params or SiamFCParams()
+        if p.backend not in ("torch", "onnx"):
+            raise ValueError(f"backend must be 'torch' or 'onnx', got {p.backend!r}")
+        if net is None:
+            net = build_siamfc_net(p)
+            load_weights(net, weights, p.weights_name)
+        self.net = net.eval()
+        check_crop_alignment(p.exemplar_size, p.instance_size, net.total_stride, net.same_padding)
+        if p.channels_last:
+            self.net = self.net.to(memory_format=torch.channels_last)
+        self.response_size = (net.feature_size(p.instance_size) - net.feature_size(p.exemplar_size)) + 1
+        self.searcher = MultiScaleSearch(
+            self.response_size,
+            p.num_scales,
+            p.scale_step,
+            p.scale_penalty,
+            p.window_influence,
+            p.response_upscale,
+            net.total_stride,
+            p.instance_size,
+        )
+        self._branches = None
+        if p.backend == "onnx":
+            from ..export import OnnxBranches
+
+            self._branches = OnnxBranches.from_net(self.net, p.exemplar_size, p.instance_size, p.num_scales)
+
+    # -- the two branches (PyTorch or ONNX Runtime) --------------------------------------------------
+    def _template(self, crop: np.ndarray) -> torch.Tensor:
+        x = frames_to_tensor(crop, self.params.channels_last)
+        if self._branches is not None:
+            return self._branches.template(x)
+        with torch.inference_mode():
+            return self.net.template(x)
+
+    def _search(self, crops: np.ndarray) -> torch.Tensor:
+        x = frames_to_tensor(crops, self.params.channels_last)
+        if self._branches is not None:
+            return self._branches.search(x)
+        with torch.inference_mode():
+            return self.net.search(x)
+
+    # -- tracking loop -------------------------------------------------------------------------------
+    def _initialize(self, frame: np.ndarray, box: np.ndarray) -> None:
+        p = self.params
+        self.center = np.array([box[0] + box[2] / 2.0, box[1] + box[3] / 2.0])
+        self.size = np.array([box[2], box[3]], dtype=np.float64)
+        self.base_size = self.size.copy()
+        self.s_z, self.s_x = window_sizes(self.size, p.context, p.exemplar_size, p.instance_size)
+        self.avg_color = frame_mean(frame)
+        z = crop_and_resize(frame, self.center, self.s_z, p.exemplar_size, self.avg_color)
+        self.zf = self._template(z)
+
+    def _track(self, frame: np.ndarray) -> TrackOutput:
+        p = self.params
+        crops = crop_multiscale(frame, self.center, self.s_x * self.searcher.scales, p.instance_size, self.avg_color)
+        xf = self._search(crops)
+        with torch.inference_mode():
+            responses = self.net.score(self.zf, xf)
+        res = self.searcher(responses, self.center, self.s_x)
+        self.center = res.center
+        self.size = damp_size(self.size, res.scale, p.scale_lr, self.base_size)
+        self.s_z, self.s_x = window_sizes(self.size, p.context, p.exemplar_size, p.instance_size)
+        h, w = frame.shape[:2]
+        self.center = np.clip(self.center, 0, [w, h])
+        box = np.array([self.center[0] - self.size[0] / 2, self.center[1] - self.size[1] / 2, self.size[0], self.size[1]])
+        score = float(1.0 / (1.0 + np.exp(-res.peak_score)))
+        return TrackOutput(box, score, {"scale_index": res.scale_index, "peak_logit": res.peak_score})
