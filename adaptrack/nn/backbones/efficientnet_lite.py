@@ -69,24 +69,21 @@ def same_pad_amounts(size: int, kernel: int, stride: int) -> tuple[int, int]:
 class Conv2dSame(nn.Conv2d):
     """``nn.Conv2d`` with TF 'same' padding computed from the input size (no bias by default).
 
-    Implemented without a padding copy: the conv pads ``k // 2`` on both sides, and where TF's split
-    puts one pixel less before (stride 2, even input: ``before = k // 2 - 1``), the first input row/column
-    is skipped instead, which gives exactly the TF windows and output size ``ceil(in / stride)``.
+    Stride-1 convolutions pad ``k // 2`` symmetrically inside the conv; strided ones pad explicitly with
+    TF's split (smaller half before), which depends on the input size.
     """
 
     def __init__(self, cin, cout, kernel, stride=1, groups=1, bias=False):
-        k = kernel
-        if k % 2 == 0:
+        if kernel % 2 == 0:
             raise ValueError("Conv2dSame supports odd kernels only")
-        super().__init__(cin, cout, k, stride, padding=k // 2, groups=groups, bias=bias)
+        super().__init__(cin, cout, kernel, stride, padding=kernel // 2 if stride == 1 else 0, groups=groups, bias=bias)
 
     def forward(self, x):
         if self.stride[0] > 1:
             k, s = self.kernel_size[0], self.stride[0]
-            top = same_pad_amounts(int(x.shape[-2]), k, s)[0]
-            left = same_pad_amounts(int(x.shape[-1]), k, s)[0]
-            if top < k // 2 or left < k // 2:
-                x = x[..., k // 2 - top :, k // 2 - left :]
+            t, b = same_pad_amounts(int(x.shape[-2]), k, s)
+            l, r = same_pad_amounts(int(x.shape[-1]), k, s)
+            x = F.pad(x, (l, r, t, b))
         return super().forward(x)
 
 
