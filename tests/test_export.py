@@ -1,0 +1,56 @@
+import numpy as np
+import pytest
+import torch
+
+import adaptrack
+from adaptrack.export import OnnxBranches, export_onnx
+
+torch.set_num_threads(1)
+ort = pytest.importorskip("onnxruntime")
+
+
+def _close(a, b, tol=1e-4):
+    a, b = np.asarray(a), np.asarray(b)
+    return a.shape == b.shape and np.abs(a - b).max() <= tol * max(1.0, np.abs(b).max())
+
+
+def test_export_onnx_files_match_pytorch(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    torch.manual_seed(1)
+    paths = export_onnx("siamfc", tmp_path, weights=None)
+    torch.manual_seed(1)
+    net = adaptrack.create("siamfc", weights=None, channels_last=False).net.eval()
+    for p in paths.values():
+        onnx.checker.check_model(onnx.load(str(p)))
+    z = (torch.rand(1, 3, 128, 128) * 255).numpy()
+    x = (torch.rand(3, 3, 256, 256) * 255).numpy()
+    st = ort.InferenceSession(str(paths["template"]), providers=["CPUExecutionProvider"])
+    ss = ort.InferenceSession(str(paths["search"]), providers=["CPUExecutionProvider"])
+    with torch.inference_mode():
+        ref_z = net.template(torch.from_numpy(z)).numpy()
+        ref_x = net.search(torch.from_numpy(x)).numpy()
+    assert _close(st.run(None, {"image": z})[0], ref_z)
+    assert _close(ss.run(None, {"image": x})[0], ref_x)
+
+
+def test_onnx_backend_tracks_like_pytorch():
+    from adaptrack.demo_clip import make_demo_clip
+
+    clip = make_demo_clip(8)
+    torch.manual_seed(2)
+    a = adaptrack.create("siamfc", weights=None)
+    torch.manual_seed(2)
+    b = adaptrack.create("siamfc", weights=None, backend="onnx")
+    assert isinstance(b._branches, OnnxBranches)
+    a.initialize(clip.frames[0], clip.boxes[0])
+    b.initialize(clip.frames[0], clip.boxes[0])
+    assert _close(b.zf.numpy(), a.zf.numpy())
+    for f in clip.frames[1:]:
+        oa, ob = a.track(f), b.track(f)
+        assert np.allclose(oa.box, ob.box, atol=0.05)
+        assert abs(oa.score - ob.score) < 1e-3
+
+
+def test_export_rejects_trackers_without_branches(tmp_path):
+    with pytest.raises(ValueError, match="template/search"):
+        export_onnx("kcf", tmp_path, weights=None)
