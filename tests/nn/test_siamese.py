@@ -72,7 +72,8 @@ def test_displacement_mapping_formula():
     assert np.allclose(d, [32.0, -16.0])
 
 
-def test_multiscale_search_moves_to_a_synthetic_peak():
+@pytest.mark.parametrize("upsample_all", [False, True])
+def test_multiscale_search_moves_to_a_synthetic_peak(upsample_all):
     """A response peak 3 cells right / 2 down on the largest scale moves the centre by the expected
     frame pixels and picks that scale."""
     h = 17
@@ -80,7 +81,7 @@ def test_multiscale_search_moves_to_a_synthetic_peak():
     resp = np.zeros((3, 1, h, h), dtype=np.float32)
     for k, amp in enumerate([0.2, 0.5, 2.0]):
         resp[k, 0] = amp * np.exp(-((yy - 10) ** 2 + (xx - 11) ** 2) / 3.0)
-    search = MultiScaleSearch(h, 3, 1.0375, 0.9745, 0.0, 16, 8, 256)
+    search = MultiScaleSearch(h, 3, 1.0375, 0.9745, 0.0, 16, 8, 256, upsample_all)
     res = search(torch.tensor(resp), center=(300.0, 200.0), search_window=400.0)
     assert res.scale_index == 2 and res.scale == pytest.approx(1.0375)
     frame_px_per_cell = 8 * 400.0 * 1.0375 / 256
@@ -92,11 +93,16 @@ def test_multiscale_search_moves_to_a_synthetic_peak():
     assert np.all(np.abs(still.center - [300, 200]) <= tol)
 
 
-def test_scale_penalty_prefers_unit_scale_on_ties():
+@pytest.mark.parametrize("upsample_all", [False, True])
+def test_scale_penalty_prefers_unit_scale_on_ties(upsample_all):
     resp = torch.ones(3, 1, 9, 9)
     resp[:, 0, 4, 4] = 2.0
-    res = MultiScaleSearch(9, 3, 1.05, 0.97, 0.1, 4, 8, 128)(resp, (10.0, 10.0), 100.0)
+    resp[2, 0, 4, 4] = 2.04  # higher, but not by the penalty's 3 %
+    res = MultiScaleSearch(9, 3, 1.05, 0.97, 0.1, 4, 8, 128, upsample_all)(resp, (10.0, 10.0), 100.0)
     assert res.scale_index == 1 and res.scale == 1.0
+    resp[2, 0, 4, 4] = 2.1  # higher by more than the penalty
+    res = MultiScaleSearch(9, 3, 1.05, 0.97, 0.1, 4, 8, 128, upsample_all)(resp, (10.0, 10.0), 100.0)
+    assert res.scale_index == 2
 
 
 def test_damp_size():
