@@ -46,7 +46,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import UnknownNameError
-from ..geometry import poly_iou
 
 __all__ = [
     "Convention",
@@ -56,6 +55,7 @@ __all__ = [
     "precision_thresholds",
     "normalized_precision_thresholds",
     "sequence_overlaps",
+    "ope_curves",
     "success_curve",
     "success_auc",
     "precision_curve",
@@ -65,6 +65,7 @@ __all__ = [
     "got10k_ao_sr",
     "parse_vot_trajectory",
     "vot_overlaps",
+    "region_iou",
     "vot_accuracy",
     "vot_robustness",
     "eao_curve",
@@ -295,28 +296,43 @@ def _sequences(pred, gt, absent):
 
 
 def _rate(values: np.ndarray, thresholds: np.ndarray, length: float, op) -> np.ndarray:
+    """Fraction of ``values`` with ``value > t`` (``op=np.greater``) or ``value <= t`` (``np.less_equal``) for each
+    threshold ``t``, divided by ``length``. Counted by binary search in the sorted values (exact comparisons,
+    NaN never counts)."""
     if len(values) == 0:
         return np.full(len(thresholds), np.nan) if length == 0 else np.zeros(len(thresholds))
-    hits = op(values[:, None], thresholds[None, :])
-    count = hits.sum(axis=0)
-    if length == len(values) and length > 0:
-        return hits.mean(axis=0)
+    v = np.sort(values[~np.isnan(values)])
+    below_or_equal = np.searchsorted(v, thresholds, side="right")
+    count = (len(v) - below_or_equal) if op is np.greater else below_or_equal
     with np.errstate(invalid="ignore", divide="ignore"):
         return count / length
 
 
 def _curve(kind, pred, gt, convention, absent, thresholds):
+    return ope_curves(pred, gt, convention, absent, kinds=(kind,), thresholds={kind: thresholds})[kind]
+
+
+def ope_curves(pred, gt, convention="got10k", absent=None, kinds=("success", "precision", "norm"), thresholds=None):
+    """All one-pass curves in one pass over the sequences: ``{"success", "precision", "norm"}`` -> curve
+    (each the mean of the per-sequence curves). ``thresholds`` may override each kind's thresholds."""
     conv = get_convention(convention)
-    curves = []
+    thr = {
+        "success": conv.success_thresholds,
+        "precision": precision_thresholds(conv),
+        "norm": normalized_precision_thresholds(conv),
+    }
+    thr.update(thresholds or {})
+    rows = {k: [] for k in kinds}
     for p, g, a in zip(*_sequences(pred, gt, absent)):
         s = sequence_overlaps(p, g, conv, a)
-        if kind == "success":
-            curves.append(_rate(s.ious, thresholds, s.length, np.greater))
-        elif kind == "precision":
-            curves.append(_rate(s.center_errors, thresholds, s.length, np.less_equal))
-        else:
-            curves.append(_rate(s.norm_center_errors, thresholds, s.length, np.less_equal))
-    return np.mean(np.stack(curves), axis=0)
+        for k in kinds:
+            if k == "success":
+                rows[k].append(_rate(s.ious, np.asarray(thr[k], dtype=np.float64), s.length, np.greater))
+            elif k == "precision":
+                rows[k].append(_rate(s.center_errors, np.asarray(thr[k], dtype=np.float64), s.length, np.less_equal))
+            else:
+                rows[k].append(_rate(s.norm_center_errors, np.asarray(thr[k], dtype=np.float64), s.length, np.less_equal))
+    return {k: np.mean(np.stack(v), axis=0) for k, v in rows.items()}
 
 
 def success_curve(pred, gt, convention="got10k", absent=None, thresholds=None) -> np.ndarray:
@@ -416,7 +432,7 @@ def got10k_ao_sr(preds, gts, covers=None, bounds=None, absent=None, thresholds=(
     out["ao"] = float(np.mean(ious))
     for t in thresholds:
         out[f"sr{int(round(t * 100))}"] = float(np.mean(ious > t))
-    out["success_curve"] = np.mean(np.greater(ious[:, None], thr101[None, :]), axis=0)
+    out["success_curve"] = _rate(ious, thr101, len(ious), np.greater)
     return out
 
 
@@ -434,6 +450,9 @@ def parse_vot_trajectory(trajectory):
     codes = np.full(len(trajectory), -1, dtype=np.int64)
     regions = []
     for i, entry in enumerate(trajectory):
+        if isinstance(entry, (list, tuple)) and len(entry) > 1:
+            regions.append(entry)  # converted in bulk later
+            continue
         arr = np.asarray(entry, dtype=np.float64).reshape(-1)
         if arr.size == 1:
             codes[i] = int(arr[0])
@@ -461,7 +480,125 @@ def vot_overlaps(trajectory, gt, bound=None, burnin=0) -> np.ndarray:
             masked[i : i + burnin] = True
         idx = [i for i in idx if not masked[i]]
     if idx:
-        out[idx] = poly_iou([regions[i] for i in idx], [gt[i] for i in idx], bound=bound)
+        out[idx] = region_iou([regions[i] for i in idx], [gt[i] for i in idx], bound=bound)
+    return out
+
+
+def _geometries(regions):
+    import shapely
+
+    geoms = np.empty(len(regions), dtype=object)
+    sizes = np.array([len(r) for r in regions])
+    for k in np.unique(sizes):
+        idx = np.flatnonzero(sizes == k)
+        r = np.stack([regions[i] for i in idx])
+        if k == 4:
+            geoms[idx] = shapely.box(r[:, 0], r[:, 1], r[:, 0] + r[:, 2], r[:, 1] + r[:, 3])
+        elif k >= 6 and k % 2 == 0:
+            geoms[idx] = shapely.polygons(r.reshape(len(idx), k // 2, 2))
+        else:
+            raise ValueError(f"a region must be a box (4 numbers) or a polygon (6+ even), got {k} numbers")
+    bad = ~shapely.is_valid(geoms)
+    if bad.any():
+        geoms[bad] = shapely.buffer(geoms[bad], 0)
+    return geoms
+
+
+def _regions(regs):
+    """``(list of 1-D arrays, stacked (N, k) array or None when the lengths differ)``."""
+    if isinstance(regs, np.ndarray) and regs.ndim == 2:
+        A = regs.astype(np.float64, copy=False)
+        return list(A), A
+    try:
+        A = np.array(regs, dtype=np.float64)
+        if A.ndim == 2:
+            return list(A), A
+    except ValueError:
+        pass
+    return [np.asarray(r, dtype=np.float64).reshape(-1) for r in regs], None
+
+
+def _as_rect_array(A: np.ndarray) -> np.ndarray:
+    out = np.full((len(A), 4), np.nan)
+    if A.shape[1] == 4:
+        x = np.stack([A[:, 0], A[:, 0] + A[:, 2]], 1)
+        y = np.stack([A[:, 1], A[:, 1] + A[:, 3]], 1)
+        out[:] = np.column_stack([x.min(1), y.min(1), x.max(1), y.max(1)])
+    elif A.shape[1] == 8:
+        out[:] = _as_rect(list(A))
+    return out
+
+
+def _as_rect(regions) -> np.ndarray:
+    """``(N, 4)`` corners ``x1, y1, x2, y2`` of regions that are axis-aligned rectangles, NaN rows otherwise
+    (boxes ``x,y,w,h``, or 4-corner polygons whose edges are axis-parallel)."""
+    out = np.full((len(regions), 4), np.nan)
+    sizes = np.fromiter((len(r) for r in regions), dtype=np.int64, count=len(regions))
+    idx = np.flatnonzero(sizes == 4)
+    if len(idx):
+        r = np.stack([regions[i] for i in idx])
+        x = np.stack([r[:, 0], r[:, 0] + r[:, 2]], 1)
+        y = np.stack([r[:, 1], r[:, 1] + r[:, 3]], 1)
+        out[idx] = np.column_stack([x.min(1), y.min(1), x.max(1), y.max(1)])
+    idx = np.flatnonzero(sizes == 8)
+    if len(idx):
+        r = np.stack([regions[i] for i in idx])
+        xs, ys = r[:, 0::2], r[:, 1::2]
+        x1, x2, y1, y2 = xs.min(1), xs.max(1), ys.min(1), ys.max(1)
+        on_box = (((xs == x1[:, None]) | (xs == x2[:, None])) & ((ys == y1[:, None]) | (ys == y2[:, None]))).all(1)
+        xs2, ys2 = np.roll(xs, -1, axis=1), np.roll(ys, -1, axis=1)
+        parallel = ((xs == xs2) ^ (ys == ys2)).all(1)  # every edge axis-parallel and non-degenerate
+        good = on_box & parallel & (x2 > x1) & (y2 > y1)
+        out[idx[good]] = np.column_stack([x1, y1, x2, y2])[good]
+    return out
+
+
+def _rect_iou_xyxy(a, b, bound=None) -> np.ndarray:
+    if bound is not None:
+        lim = np.array([bound[0], bound[1], bound[0], bound[1]], dtype=np.float64)
+        a = np.clip(a, 0, lim)
+        b = np.clip(b, 0, lim)
+    iw = np.clip(np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0]), 0, None)
+    ih = np.clip(np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]), 0, None)
+    inter = iw * ih
+    union = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]) + (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) - inter
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+
+
+def region_iou(a, b, bound=None) -> np.ndarray:
+    """IoU of paired regions (boxes ``x,y,w,h`` or polygons), vectorised with shapely 2; the same values as
+    :func:`adaptrack.geometry.poly_iou`. ``bound=(width, height)`` intersects both with the image first."""
+    import shapely
+
+    if len(a) != len(b):
+        raise ValueError(f"region lists differ in length: {len(a)} vs {len(b)}")
+    a, A = _regions(a)
+    b, B = _regions(b)
+    out = np.full(len(a), np.nan)
+    nan_a = np.isnan(A).any(1) if A is not None else np.array([np.isnan(x).any() for x in a], dtype=bool)
+    nan_b = np.isnan(B).any(1) if B is not None else np.array([np.isnan(x).any() for x in b], dtype=bool)
+    ok = ~(nan_a | nan_b)
+    if not ok.any():
+        return out
+    # fast path: both regions axis-aligned rectangles (boxes, or 4-corner polygons that are rectangles)
+    ra = _as_rect(a) if A is None else _as_rect_array(A)
+    rb = _as_rect(b) if B is None else _as_rect_array(B)
+    rect = ok & ~np.isnan(ra).any(1) & ~np.isnan(rb).any(1)
+    if rect.any():
+        out[rect] = _rect_iou_xyxy(ra[rect], rb[rect], bound)
+    ok &= ~rect
+    if not ok.any():
+        return out
+    ga = _geometries([a[i] for i in np.flatnonzero(ok)])
+    gb = _geometries([b[i] for i in np.flatnonzero(ok)])
+    if bound is not None:
+        frame = shapely.box(0, 0, float(bound[0]), float(bound[1]))
+        ga, gb = shapely.intersection(ga, frame), shapely.intersection(gb, frame)
+    inter = shapely.area(shapely.intersection(ga, gb))
+    union = shapely.area(shapely.union(ga, gb))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out[ok] = np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
     return out
 
 

@@ -222,3 +222,27 @@ def test_eao_weights_sequences_equally_over_repetitions():
     assert curve[2] == pytest.approx((0.5 * 1 + 0.5 * 1 + 1 * 0.5) / 2)
     with pytest.raises(ValueError, match="repetitions"):
         M.eao_curve([good], [gt])
+
+
+def test_region_iou_matches_geometry_poly_iou():
+    from adaptrack.geometry import box_to_poly, poly_iou
+
+    rng = np.random.default_rng(5)
+    n = 120
+    boxes = np.column_stack([rng.uniform(-20, 80, (n, 2)), rng.uniform(0, 40, (n, 2))])
+    boxes[:5, 2] = 0  # degenerate
+    boxes[5:8, 2] = -4  # negative width
+    gt_boxes = np.column_stack([rng.uniform(0, 60, (n, 2)), rng.uniform(1, 40, (n, 2))])
+    # rotated polygons (general path), axis-aligned polygons (fast path), plain boxes (fast path)
+    ang = rng.uniform(0, np.pi, n)
+    c, s_ = np.cos(ang), np.sin(ang)
+    cx, cy, hw, hh = gt_boxes[:, 0] + 20, gt_boxes[:, 1] + 20, gt_boxes[:, 2] / 2, gt_boxes[:, 3] / 2
+    corners = [(-hw, -hh), (hw, -hh), (hw, hh), (-hw, hh)]
+    rot = np.column_stack([v for dx, dy in corners for v in (cx + c * dx - s_ * dy, cy + s_ * dx + c * dy)])
+    gts = [rot[i] if i % 3 == 0 else box_to_poly(gt_boxes[i])[0] if i % 3 == 1 else gt_boxes[i] for i in range(n)]
+    preds = [boxes[i] for i in range(n)]
+    preds[10] = np.full(4, np.nan)
+    for bound in (None, (70, 50)):
+        ref = poly_iou(preds, gts, bound=bound)
+        ours = M.region_iou(preds, gts, bound=bound)
+        assert np.allclose(ours, ref, atol=1e-9, equal_nan=True)
