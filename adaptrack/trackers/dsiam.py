@@ -1,0 +1,353 @@
+"""DSiam — Guo, Feng, Zhou, Huang, Wan, Wang, "Learning Dynamic Siamese Network for Visual Object
+Tracking", ICCV 2017.
+
+A SiamFC tracker whose two branches are transformed online by filters learned in closed form:
+
+* eq. (2)  ``S^l_t = corr(V^l_{t-1} * f^l(O_1), W^l_{t-1} * f^l(Z_t))`` — ``*`` is circular convolution
+  (:func:`adaptrack.nn.fft_rlr.circular_conv`), ``corr`` SiamFC's cross-correlation;
+* eqs. (3)-(4) the regularised linear regression solved in the Fourier domain
+  (:class:`adaptrack.nn.fft_rlr.FFTRidgeRegression`, learnable ``lambda``);
+* eqs. (5)-(6) target appearance variation ``V^l_{t-1} = RLR(f^l(O_1) -> f^l(O_{t-1}))``;
+* eqs. (7)-(8) background suppression ``W^l_{t-1} = RLR(f^l(G_{t-1}) -> f^l(G_bar_{t-1}))`` with
+  ``G_{t-1}`` the search-sized crop around the result of frame ``t-1`` and ``G_bar`` the same crop
+  multiplied by a Gaussian weight map centred on the target;
+* eq. (9)  elementwise multi-layer fusion ``S_t = sum_l Upsilon^l . S^l_t`` with learned weight maps
+  that sum to one over the layers at every position (a softmax over the layer axis of learned logits);
+* eq. (10) the per-frame logistic loss of joint training lives in
+  :mod:`adaptrack.training.recipes.dsiam` (training is not part of the tracker).
+
+Layers. The paper fuses AlexNet conv4 and conv5 (same stride). Here both layers come from one shared,
+frozen EfficientNet-Lite0: ``s8`` (40 channels, stride 8: fine localisation) and ``s16`` (112 channels,
+stride 16: more semantic, larger receptive field) — the same shallow/deep complementarity as the
+paper's Fig. 4, at the cost of one backbone pass. Each layer has its own 1x1 adjust layer to the
+correlation width. The ``s16`` response (9x9 for a 127/255 crop pair) is resampled to the ``s8``
+response grid (17x17) by bilinear interpolation with aligned corners: cell ``i`` of the stride-16 map
+and cell ``2 i`` of the stride-8 map are the same displacement ``16 (i - 4) = 8 (2 i - 8)`` pixels, so
+resampling moves no peak; the fused map then has the finer stride.
+
+Tracking (paper sec. 3.6): ``V`` and ``W`` start as identities; after each frame whose fused response
+peak is above 0 (a logit, i.e. probability 1/2), ``O_t``, ``G_t`` and ``G_bar_t`` are cropped at the new
+box and ``V_t``, ``W_t`` re-learned from scratch (never accumulated: the template stays ``f(O_1)``). Search
+uses SiamFC's 3 scales, cosine window and scale penalty.
+
+Variants (``adaptrack/configs/dsiam.yaml``): ``no_vt`` (V = identity), ``no_bs`` (W = identity),
+``single_layer`` (``s16`` only, the paper's DSiam vs DSiamM), ``naive_update`` (the Fig. 9 baseline:
+the template is replaced by ``f(O_{t-1})``, no V).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..image import crop_and_resize, crop_multiscale, frame_mean
+from ..nn.correlation import xcorr
+from ..nn.fft_rlr import FFTRidgeRegression, circular_conv, xcorr_fft
+from ..nn.siamese import MultiScaleSearch, check_crop_alignment, damp_size, frames_to_tensor, window_sizes
+from ..weights import load_weights
+from .base import TrackOutput, Tracker, register_tracker
+
+__all__ = ["DSiamNet", "DSiamParams", "DSiamTracker", "build_dsiam_net", "gaussian_weight_map", "gaussian_weighted"]
+
+
+def gaussian_weight_map(size: int, center, sigma, device=None, dtype=torch.float32) -> torch.Tensor:
+    """``(size, size)`` map ``exp(-((x - cx)^2 / 2 sx^2 + (y - cy)^2 / 2 sy^2))`` in pixel-centre coordinates
+    (pixel ``i`` sits at ``i + 0.5``); ``center = (cx, cy)``, ``sigma = (sx, sy)`` in pixels."""
+    c = torch.arange(size, device=device, dtype=dtype) + 0.5
+    sx, sy = float(sigma[0]), float(sigma[1])
+    gx = torch.exp(-((c - float(center[0])) ** 2) / (2 * sx * sx))
+    gy = torch.exp(-((c - float(center[1])) ** 2) / (2 * sy * sy))
+    return gy[:, None] * gx[None, :]
+
+
+class DSiamNet(nn.Module):
+    """The DSiam network: frozen backbone, per-layer adjust, RLR layers for V and W, fusion maps.
+
+    Trainable: the adjust heads (SiamFC's :class:`~adaptrack.trackers.siamfc.AdjustHead`, one per layer),
+    ``lambda_v`` / ``lambda_w`` of every layer, SiamFC's response scale and bias per layer, and the fusion
+    logits (``L x R x R``). With one layer, ``V = W = identity`` and the same adjust/scale/bias, the response
+    is exactly SiamFC's (tested).
+    """
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        layers=("s8", "s16"),
+        embed_dim: int = 128,
+        response_size: int = 17,
+        lam_v: float = 0.5,
+        lam_w: float = 0.5,
+        relative_lambda: bool = True,
+        deep_init_weight: float = 0.5,
+        adjust: str = "conv3",
+    ):
+        super().__init__()
+        from .siamfc import AdjustHead
+
+        self.backbone = backbone
+        self.layers = tuple(layers)
+        for name in self.layers:
+            if name not in backbone.channels:
+                raise ValueError(f"DSiam layer {name!r} is not an output of the backbone ({list(backbone.channels)})")
+        self.embed_dim = int(embed_dim)
+        self.response_size = int(response_size)
+        self.adjust = nn.ModuleDict({n: AdjustHead([backbone.channels[n]], embed_dim, adjust) for n in self.layers})
+        self.rlr_v = nn.ModuleDict({n: FFTRidgeRegression(lam_v, relative=relative_lambda) for n in self.layers})
+        self.rlr_w = nn.ModuleDict({n: FFTRidgeRegression(lam_w, relative=relative_lambda) for n in self.layers})
+        # SiamFC's head per layer: out_scale * corr + out_bias
+        self.out_scale = nn.ParameterDict({n: nn.Parameter(torch.tensor(1e-3)) for n in self.layers})
+        self.out_bias = nn.ParameterDict({n: nn.Parameter(torch.tensor(0.0)) for n in self.layers})
+        # fusion logits. The paper initialises the deep layer's map to ones and the shallow one's to zeros;
+        # under a softmax that is approached by giving the deepest layer the weight ``deep_init_weight``
+        logits = torch.zeros(len(self.layers), self.response_size, self.response_size)
+        if len(self.layers) > 1:
+            w = min(max(float(deep_init_weight), 1e-3), 1 - 1e-3)
+            rest = (1 - w) / (len(self.layers) - 1)
+            logits[-1] = math.log(w / rest)
+        self.fusion_logits = nn.Parameter(logits)
+        self.xcorr_method = "depthwise"  # "fft": the same correlation via FFT (faster backward; training)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.backbone.train(mode)  # the backbone keeps its frozen BN layers in eval mode itself
+        return self
+
+    # -- pieces --------------------------------------------------------------------------------------
+    def features(self, images: torch.Tensor) -> dict:
+        """Backbone outputs of the DSiam layers for ``(B, 3, H, W)`` RGB 0..255."""
+        out = self.backbone(images)
+        return {name: out[name] for name in self.layers}
+
+    def embed(self, feats: dict) -> dict:
+        """Adjusted (correlation-width) features of every layer."""
+        return {name: self.adjust[name]([feats[name]]) for name in self.layers}
+
+    def fusion_weights(self) -> torch.Tensor:
+        """Upsilon (eq. 9): ``(L, R, R)`` non-negative maps summing to one over the layers."""
+        return torch.softmax(self.fusion_logits, dim=0)
+
+    def learn_v(self, f1: dict, ft: dict) -> dict:
+        """Eq. (6): per layer, the filter that maps ``f(O_1)`` to ``f(O_{t-1})``."""
+        return {name: self.rlr_v[name](f1[name], ft[name]) for name in self.layers}
+
+    def learn_w(self, fg: dict, fg_bar: dict) -> dict:
+        """Eq. (8): per layer, the filter that maps ``f(G_{t-1})`` to ``f(G_bar_{t-1})``."""
+        return {name: self.rlr_w[name](fg[name], fg_bar[name]) for name in self.layers}
+
+    def layer_responses(self, z: dict, x: dict, v: dict | None = None, w: dict | None = None) -> list:
+        """Eq. (2) for each layer, each resampled to ``response_size`` (list of ``(B, 1, R, R)`` logits).
+
+        ``z``: embedded template features (batch 1 or B); ``x``: embedded search features (B);
+        ``v`` / ``w``: filters from :meth:`learn_v` / :meth:`learn_w` (batch 1 or B), or ``None`` for the
+        identity.
+        """
+        out = []
+        for name in self.layers:
+            zl, xl = z[name], x[name]
+            if v is not None and v.get(name) is not None:
+                zl = circular_conv(v[name], zl)
+            if w is not None and w.get(name) is not None:
+                xl = circular_conv(w[name], xl)
+            corr = xcorr_fft(zl, xl) if self.xcorr_method == "fft" else xcorr(zl, xl)
+            s = self.out_scale[name] * corr + self.out_bias[name]
+            if s.shape[-1] != self.response_size or s.shape[-2] != self.response_size:
+                s = F.interpolate(s, size=(self.response_size, self.response_size), mode="bilinear", align_corners=True)
+            out.append(s)
+        return out
+
+    def fuse(self, responses: list) -> torch.Tensor:
+        """Eq. (9): ``sum_l Upsilon^l . S^l``."""
+        if len(responses) == 1:
+            return responses[0]
+        ups = self.fusion_weights()
+        return sum(u[None, None] * s for u, s in zip(ups, responses))
+
+    def response(self, z: dict, x: dict, v: dict | None = None, w: dict | None = None) -> torch.Tensor:
+        """The fused response ``(B, 1, R, R)`` (logits)."""
+        return self.fuse(self.layer_responses(z, x, v, w))
+
+
+# ---------------------------------------------------------------------------------------------------
+# the tracker
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class DSiamParams:
+    """DSiam tracking parameters (SiamFC's search settings plus the DSiam switches)."""
+
+    backbone: str = "efficientnet_lite0"
+    layers: tuple = ("s8", "s16")
+    embed_dim: int = 128
+    exemplar_size: int = 128
+    instance_size: int = 256
+    context: float = 0.5
+    num_scales: int = 3
+    scale_step: float = 1.0375
+    scale_penalty: float = 0.9745
+    scale_lr: float = 0.59
+    window_influence: float = 0.176
+    upscale: int = 16
+    use_v: bool = True  # target appearance variation (eq. 6); False = the 'no_vt' ablation
+    use_w: bool = True  # background suppression (eq. 8); False = the 'no_bs' ablation
+    naive_update: bool = False  # Fig. 9 baseline: template <- f(O_{t-1}) (implies no V)
+    bs_sigma: float = 1.0  # Gaussian of G_bar: sigma = bs_sigma x target size (crop pixels)
+    success_threshold: float = 0.0  # update V, W only when the fused peak logit exceeds this (sec. 3.6)
+    update_interval: int = 1  # re-learn V, W every N successful frames (paper: 1)
+    lam_v: float = 0.5  # initial lambdas (the bundled weights carry the trained ones)
+    lam_w: float = 0.5
+    channels_last: bool = True
+    weights_name: str = "dsiam"  # bundled file adaptrack/weights/<weights_name>.pt
+
+    def __post_init__(self):
+        self.layers = tuple(self.layers)
+        if not self.layers:
+            raise ValueError("DSiam needs at least one layer")
+        if self.update_interval < 1:
+            raise ValueError(f"update_interval must be >= 1, got {self.update_interval}")
+
+
+def build_dsiam_net(p: DSiamParams, pretrained: bool = True) -> DSiamNet:
+    """The network of parameters ``p`` (pretrained frozen backbone, untrained DSiam parts)."""
+    from ..nn.backbones import build_backbone
+
+    bb = build_backbone(p.backbone, pretrained=None if pretrained else False, layers=p.layers)
+    bb.freeze()
+    finest = min(bb.strides[n] for n in p.layers)
+    for name in p.layers:
+        check_crop_alignment(p.exemplar_size, p.instance_size, bb.strides[name], same_padding=True)
+    response_size = (p.instance_size - p.exemplar_size) // finest + 1
+    return DSiamNet(bb, p.layers, p.embed_dim, response_size, p.lam_v, p.lam_w)
+
+
+def gaussian_weighted(crop: np.ndarray, target_wh_crop, sigma_factor: float) -> np.ndarray:
+    """``G_bar``: the crop multiplied by a Gaussian centred on the crop centre (the target)."""
+    size = crop.shape[0]
+    g = gaussian_weight_map(size, (size / 2.0, size / 2.0), (sigma_factor * max(target_wh_crop[0], 1.0),
+                                                             sigma_factor * max(target_wh_crop[1], 1.0)))
+    return (crop.astype(np.float32) * g.numpy()[:, :, None]).astype(np.float32)
+
+
+def load_dsiam_weights(net: DSiamNet, weights, name: str = "dsiam") -> DSiamNet:
+    """Load DSiam weights; a net with a subset of the trained layers (e.g. ``single_layer``) takes the
+    tensors of its layers from a file trained with more (the fusion logits are then unused)."""
+    if weights is None:
+        return net
+    from ..weights import _read_state, bundled_path, WeightsNotFoundError
+    from pathlib import Path
+
+    path = bundled_path(name) if weights == "default" else Path(weights)
+    if not path.is_file():
+        return load_weights(net, weights, name)  # raises the documented WeightsNotFoundError
+    state = _read_state(path)
+    own = net.state_dict()
+    if "fusion_logits" in state and state["fusion_logits"].shape != own["fusion_logits"].shape:
+        layer_names = sorted({k.split(".")[1] for k in state if k.startswith("adjust.")})
+        if not set(net.layers) <= set(layer_names):
+            from ..errors import AdaptrackError
+
+            raise AdaptrackError(f"{path} was trained with layers {layer_names}, not {list(net.layers)}")
+        keep = {k: v for k, v in state.items() if k != "fusion_logits" and (k.split(".")[1] in net.layers)}
+        keep["fusion_logits"] = own["fusion_logits"]
+        import tempfile, os
+
+        with tempfile.TemporaryDirectory() as d:
+            tmp = os.path.join(d, "subset.pt")
+            torch.save(keep, tmp)
+            return load_weights(net, tmp, name)
+    return load_weights(net, weights if weights != "default" else "default", name)
+
+
+@register_tracker(
+    "dsiam",
+    DSiamParams,
+    "DSiam (Guo et al. 2017): SiamFC with online target-variation and background-suppression transforms "
+    "learned by FFT ridge regression, elementwise two-layer fusion",
+    "adaptrack",
+)
+class DSiamTracker(Tracker):
+    """DSiam tracking loop (paper sec. 3.6) on a :class:`DSiamNet`."""
+
+    def __init__(self, params: DSiamParams | None = None, weights="default", net: DSiamNet | None = None):
+        self.params = p = params or DSiamParams()
+        if net is None:
+            net = build_dsiam_net(p)
+            load_dsiam_weights(net, weights, p.weights_name)
+        self.net = net.eval()
+        if p.channels_last:
+            self.net = self.net.to(memory_format=torch.channels_last)
+        finest = min(net.backbone.strides[n] for n in net.layers)
+        self.searcher = MultiScaleSearch(
+            net.response_size, p.num_scales, p.scale_step, p.scale_penalty, p.window_influence, p.upscale,
+            finest, p.instance_size,
+        )
+
+    # -- pieces ----------------------------------------------------------------------------------------
+    def _embed(self, crops) -> dict:
+        x = frames_to_tensor(crops, self.params.channels_last)
+        return self.net.embed(self.net.features(x))
+
+    def _learn_transforms(self, frame: np.ndarray) -> None:
+        """Crop ``O_t``, ``G_t``, ``G_bar_t`` at the current box and re-learn ``V_t`` / ``W_t`` (eqs. 6, 8)."""
+        p = self.params
+        need_o = p.use_v or p.naive_update
+        if need_o:
+            o = crop_and_resize(frame, self.center, self.s_z, p.exemplar_size, self.avg_color)
+            fo = self._embed(o)
+            if p.naive_update:
+                self.zf = fo
+            elif p.use_v:
+                self.v = self.net.learn_v(self.z1, fo)
+        if p.use_w:
+            g = crop_and_resize(frame, self.center, self.s_x, p.instance_size, self.avg_color)
+            wh_crop = self.size * p.instance_size / self.s_x
+            gb = gaussian_weighted(g, wh_crop, p.bs_sigma)
+            f = self._embed(np.stack([g.astype(np.float32), gb]))
+            self.w = self.net.learn_w({n: t[:1] for n, t in f.items()}, {n: t[1:] for n, t in f.items()})
+
+    # -- tracking loop ---------------------------------------------------------------------------------
+    def _initialize(self, frame: np.ndarray, box: np.ndarray) -> None:
+        p = self.params
+        self.center = np.array([box[0] + box[2] / 2.0, box[1] + box[3] / 2.0])
+        self.size = np.array([box[2], box[3]], dtype=np.float64)
+        self.base_size = self.size.copy()
+        self.s_z, self.s_x = window_sizes(self.size, p.context, p.exemplar_size, p.instance_size)
+        self.avg_color = frame_mean(frame)
+        self.v = self.w = None  # identities until the first update (sec. 3.6)
+        self._successes = 0
+        with torch.inference_mode():
+            z = crop_and_resize(frame, self.center, self.s_z, p.exemplar_size, self.avg_color)
+            self.z1 = self._embed(z)
+            self.zf = self.z1
+            if p.use_v or p.use_w:  # the first frame's box is given: V_1, W_1 from it
+                self._learn_transforms(frame)
+                if p.naive_update:
+                    self.zf = self.z1
+
+    def _track(self, frame: np.ndarray) -> TrackOutput:
+        p = self.params
+        with torch.inference_mode():
+            crops = crop_multiscale(frame, self.center, self.s_x * self.searcher.scales, p.instance_size, self.avg_color)
+            xf = self._embed(crops)
+            responses = self.net.response(self.zf, xf, self.v if p.use_v and not p.naive_update else None,
+                                          self.w if p.use_w else None)
+            res = self.searcher(responses, self.center, self.s_x)
+            self.center = res.center
+            self.size = damp_size(self.size, res.scale, p.scale_lr, self.base_size)
+            self.s_z, self.s_x = window_sizes(self.size, p.context, p.exemplar_size, p.instance_size)
+            h, w = frame.shape[:2]
+            self.center = np.clip(self.center, 0, [w, h])
+            updated = False
+            if res.peak_score > p.success_threshold and (p.use_v or p.use_w or p.naive_update):
+                self._successes += 1
+                if self._successes % p.update_interval == 0:
+                    self._learn_transforms(frame)
+                    updated = True
+        box = np.array([self.center[0] - self.size[0] / 2, self.center[1] - self.size[1] / 2, self.size[0], self.size[1]])
+        score = float(1.0 / (1.0 + np.exp(-res.peak_score)))
+        return TrackOutput(box, score, {"scale_index": res.scale_index, "peak_logit": res.peak_score, "updated": updated})
