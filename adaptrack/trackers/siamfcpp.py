@@ -54,10 +54,11 @@ from torch import nn
 from ..image import crop_and_resize, frame_mean
 from ..nn.backbones import build_backbone
 from ..nn.correlation import xcorr_depthwise
+from ..nn.siamese import window_sizes
 from ..weights import has_bundled, load_weights
 from .base import TrackOutput, Tracker, register_tracker
 
-__all__ = ["SiamFCppParams", "SiamFCppNet", "SiamFCppTracker", "score_positions", "siamfc_window", "ARCH_KEYS"]
+__all__ = ["SiamFCppParams", "SiamFCppNet", "SiamFCppTracker", "score_positions", "ARCH_KEYS"]
 
 #: the parameters that define the network (stored with the weights and checked on load)
 ARCH_KEYS = ("backbone", "layer", "channels", "tower_convs")
@@ -86,12 +87,6 @@ class SiamFCppParams:
     num_threads: int = 0  # 0: leave torch / onnxruntime thread settings alone
     # template adaptation (adaptrack.adaptation), e.g. {"method": "bim", "eps": 8, "alpha": 2, "steps": 5}
     adaptation: dict | None = None
-
-
-def siamfc_window(w: float, h: float, context: float = 0.5) -> float:
-    """SiamFC template window side ``sqrt((w + p)(h + p))`` with ``p = context (w + h)``."""
-    p = context * (w + h)
-    return math.sqrt((w + p) * (h + p))
 
 
 def score_positions(map_size: int, stride: int, template_size: int) -> np.ndarray:
@@ -298,9 +293,9 @@ class SiamFCppTracker(Tracker):
 
     # -- crops --------------------------------------------------------------------------------------
     def _windows(self, size):
-        s_z = siamfc_window(size[0], size[1], self.params.context)
-        scale = self.params.template_size / s_z
-        return s_z, scale, s_z * self.params.search_size / self.params.template_size
+        """SiamFC windows for a target ``size``: ``(s_z, scale = T / s_z, s_x)``."""
+        s_z, s_x = window_sizes(size, self.params.context, self.params.template_size, self.params.search_size)
+        return s_z, self.params.template_size / s_z, s_x
 
     def _template_image(self, frame, center, size) -> torch.Tensor:
         s_z, _, _ = self._windows(size)
@@ -317,9 +312,7 @@ class SiamFCppTracker(Tracker):
         box = np.asarray(box, dtype=np.float64)
         center = box[:2] + box[2:] / 2
         pad = frame_mean(frame)
-        s_z = siamfc_window(box[2], box[3], self.params.context)
-        scale = self.params.template_size / s_z
-        s_x = s_z * self.params.search_size / self.params.template_size
+        s_z, scale, s_x = self._windows(box[2:])
         z = _to_tensor(crop_and_resize(frame, center, s_z, self.params.template_size, pad))
         x = _to_tensor(crop_and_resize(frame, center, s_x, self.params.search_size, pad))
         half = self.params.search_size / 2.0
