@@ -319,6 +319,13 @@ def run_eval(
     specs = [parse_tracker_spec(t) for t in trackers]
     if not specs:
         raise ValueError("no trackers to evaluate")
+    from ..trackers.base import get_entry
+
+    for s in specs:  # unknown tracker names / variants fail now, not once per sequence
+        if s.factory is None:
+            entry = get_entry(s.name)
+            if s.variant is not None:
+                entry.make_params(s.variant)
     labels = [s.label for s in specs]
     if len(set(labels)) != len(labels):
         raise ValueError(f"tracker labels must be unique, got {labels}")

@@ -154,3 +154,14 @@ def test_vot_protocol_records_failures_and_reinitialises(tmp_path):
     # a random tracker runs all repetitions
     s2 = run_eval(["test_noisy"], seqs, protocol="vot", out_dir=tmp_path / "out", dataset="syn", progress=False, repetitions=4)
     assert len(read_vot_runs(vot_dir(tmp_path / "out", "test_noisy", "syn", "v0"), "v0")) == 4 and not s2.failed
+
+
+def test_unknown_tracker_or_protocol_fails_before_any_work(tmp_path):
+    from adaptrack.errors import UnknownNameError
+
+    seqs = _seqs(tmp_path, k=1)
+    with pytest.raises(UnknownNameError, match="nope"):
+        run_eval(["nope"], seqs, out_dir=tmp_path / "out", progress=False)
+    with pytest.raises(ValueError, match="protocol"):
+        run_eval(["test_blob"], seqs, protocol="tre", out_dir=tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()
