@@ -309,7 +309,7 @@ class Trainer:
             self._log({"type": "step", "epoch": epoch + 1, "iter": i, "step": self.step, "lr": lr,
                        "dt": time.time() - t0, "time": time.time() - self._t_start, **vals})
             if bar is not None:
-                bar.set_postfix(loss=f"{vals['loss']:.4f}", lr=f"{lr:.2e}")
+                bar.set_postfix(loss=f"{vals['loss']:.4f}", lr=f"{lr:.2e}", refresh=False)
         if bar is not None:
             bar.close()
         return {k: v / max(n, 1) for k, v in sums.items()}
