@@ -384,3 +384,331 @@ class DiMPNet(nn.Module):
         centers = boxes[..., :2] + boxes[..., 2:] / 2
         d = self.distance_maps(centers, self.score_size(feat_size))
         return torch.exp(-0.5 * (d / self.label_sigma) ** 2)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Online tracking (sec. 3.7)
+# ----------------------------------------------------------------------------------------------------
+class SampleMemory:
+    """The online training set ``S_train``: at most ``capacity`` (feature map, box) samples; when full,
+    the oldest sample is discarded (sec. 3.7)."""
+
+    def __init__(self, capacity: int = 50):
+        if capacity < 1:
+            raise ValueError(f"memory capacity must be >= 1, got {capacity}")
+        self.capacity = int(capacity)
+        self.features: torch.Tensor | None = None  # (capacity, C, H, W)
+        self.boxes = torch.zeros(self.capacity, 4)
+        self.age = np.full(self.capacity, -1, dtype=np.int64)  # insertion counter per slot (-1: empty)
+        self._counter = 0
+
+    def __len__(self) -> int:
+        return int((self.age >= 0).sum())
+
+    def add(self, features: torch.Tensor, boxes: torch.Tensor) -> None:
+        """Add samples ``(k, C, H, W)`` with boxes ``(k, 4)``, each replacing the oldest when full."""
+        if self.features is None:
+            self.features = torch.zeros((self.capacity,) + tuple(features.shape[1:]), dtype=features.dtype)
+        for feat, box in zip(features, boxes):
+            empty = np.flatnonzero(self.age < 0)
+            slot = int(empty[0]) if len(empty) else int(np.argmin(self.age))
+            self.features[slot] = feat
+            self.boxes[slot] = box
+            self.age[slot] = self._counter
+            self._counter += 1
+
+    def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Stored samples as ``(n, 1, C, H, W)`` features and ``(n, 1, 4)`` boxes, oldest first."""
+        order = np.argsort(np.where(self.age < 0, np.iinfo(np.int64).max, self.age))[: len(self)]
+        idx = torch.from_numpy(order)
+        return self.features[idx][:, None], self.boxes[idx][:, None]
+
+
+@dataclass
+class DiMPParams:
+    """Online tracking settings (sec. 3.7; defaults follow the paper, the rest pytracking-like)."""
+
+    image_size: int = 288  # crop side (multiple of 16)
+    search_area_scale: float = 5.0  # crop side = scale * sqrt(w * h)
+    optimizer: str = "sd"  # "sd" steepest descent | "gd" learned steps | "none" (initializer only)
+    loss: str = "learned"  # "learned" | "fixed" (the hand-set initial loss: Gaussian y, tanh mask, v = 1)
+    update: str = "memory"  # "memory" (sec. 3.7) | "none" | "averaging" (linear model averaging)
+    averaging_rate: float = 0.05  # model_averaging: f <- (1 - rate) f + rate D({new sample})
+    num_augmentations: int = 15  # first-frame samples (identity, flip, 4 rotations, 3 blurs, 4 shifts, 2 dropouts)
+    init_iterations: int = 10
+    update_iterations: int = 2
+    update_interval: int = 20
+    hard_negative_iterations: int = 1
+    memory_size: int = 50
+    target_not_found_threshold: float = 0.25  # max score below: target lost (no move, no update)
+    hard_negative_threshold: float = 0.5  # second peak above this x max: distractor detected
+    distractor_threshold: float = 0.8  # second peak above this x max: ambiguous, pick the nearer
+    target_neighborhood_scale: float = 2.2  # suppression radius (x target size) around the peak
+    update_threshold: float = 0.0  # confident-sample gating: add samples only when max score >= this
+    use_iou_net: bool = True
+    num_init_random_boxes: int = 9
+    box_jitter_pos: float = 0.1
+    box_jitter_sz: float = 0.5
+    box_refinement_iterations: int = 5
+    box_refinement_step: float = 1.0
+    iou_select_topk: int = 3
+    maximal_aspect_ratio: float = 6.0
+    min_size: float = 4.0  # pixels
+    seed: int = 0
+    threads: int | None = None  # torch threads (None: leave as is)
+
+
+def _load_config(weights) -> dict:
+    from ..weights import bundled_path
+
+    if weights is None:
+        return {}
+    path = bundled_path("dimp") if weights == "default" else weights
+    if not os.path.isfile(path):
+        return {}
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    return dict(blob.get("config", {})) if isinstance(blob, dict) else {}
+
+
+def _rotate(img: np.ndarray, angle: float) -> np.ndarray:
+    import cv2
+
+    h, w = img.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2 - 0.5, h / 2 - 0.5), angle, 1.0)
+    return cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _blur(img: np.ndarray, sx: float, sy: float) -> np.ndarray:
+    import cv2
+
+    return cv2.GaussianBlur(img, (0, 0), sigmaX=sx, sigmaY=sy)
+
+
+from .base import Tracker, TrackOutput, register_tracker  # noqa: E402
+
+
+@register_tracker("dimp", DiMPParams, "DiMP (Bhat et al. ICCV 2019): steepest-descent model prediction with a learned loss + ATOM IoU-Net", "adaptrack")
+class DiMPTracker(Tracker):
+    """Online DiMP tracker (sec. 3.7). See the module docstring."""
+
+    def __init__(self, params: DiMPParams | None = None, weights="default"):
+        self.params = p = params or DiMPParams()
+        if p.optimizer not in ("sd", "gd", "none"):
+            raise ValueError(f"dimp: optimizer must be 'sd', 'gd' or 'none', got {p.optimizer!r}")
+        if p.loss not in ("learned", "fixed"):
+            raise ValueError(f"dimp: loss must be 'learned' or 'fixed', got {p.loss!r}")
+        if p.update not in ("memory", "none", "averaging"):
+            raise ValueError(f"dimp: update must be 'memory', 'none' or 'averaging', got {p.update!r}")
+        if p.image_size % 16:
+            raise ValueError(f"dimp: image_size must be a multiple of 16, got {p.image_size}")
+        if p.threads:
+            torch.set_num_threads(int(p.threads))
+        from ..weights import load_weights
+
+        cfg = _load_config(weights)
+        cfg.pop("image_size", None)
+        cfg.pop("area_factor", None)
+        self.net = DiMPNet(image_size=p.image_size, area_factor=p.search_area_scale, **cfg)
+        load_weights(self.net, weights, "dimp")
+        self.net.eval()
+        # the hand-set loss of the fixed_loss variant: the learned loss at its initialisation
+        self.fixed_loss = LearnedLoss(self.net.loss.num_bins, self.net.loss.bin_displacement, label_sigma=self.net.label_sigma).eval()
+        self.rng = np.random.default_rng(p.seed)
+
+    # -- helpers -----------------------------------------------------------------------------------
+    def _crop(self, frame, pos, side, size=None):
+        from ..image import crop_and_resize
+
+        return crop_and_resize(frame, pos, side, size or self.params.image_size)
+
+    def _to_tensor(self, imgs) -> torch.Tensor:
+        arr = np.ascontiguousarray(np.stack(imgs).transpose(0, 3, 1, 2))
+        return torch.from_numpy(arr).float()
+
+    def _frame_to_crop(self, box, pos, side):
+        """Frame xywh box -> crop pixels of the crop centred at ``pos`` with ``side``."""
+        s = self.params.image_size / side
+        return np.array([(box[0] - pos[0]) * s + self.params.image_size / 2, (box[1] - pos[1]) * s + self.params.image_size / 2,
+                         box[2] * s, box[3] * s])
+
+    def _crop_to_frame(self, box, pos, side):
+        s = side / self.params.image_size
+        return np.array([(box[0] - self.params.image_size / 2) * s + pos[0], (box[1] - self.params.image_size / 2) * s + pos[1],
+                         box[2] * s, box[3] * s])
+
+    def _side(self) -> float:
+        return float(np.sqrt(self.size[0] * self.size[1]) * self.params.search_area_scale)
+
+    def _loss_params(self):
+        if self.params.loss == "fixed":
+            return lambda boxes, fs: self.net.loss_maps(boxes, fs, self.fixed_loss)
+        return None
+
+    def _optimize(self, f, iterations: int, feats=None, boxes=None) -> torch.Tensor:
+        if self.params.optimizer == "none" or iterations <= 0:
+            return f
+        if feats is None:
+            feats, boxes = self.memory.tensors()
+        return self.net.predict_filter(feats, boxes, iterations, mode=self.params.optimizer, f0=f,
+                                       loss_params=self._loss_params())[-1]
+
+    # -- first frame -------------------------------------------------------------------------------
+    def _first_frame_samples(self, frame, box):
+        """The augmented first-frame samples: crops and their target boxes (crop pixels)."""
+        p = self.params
+        side = self._side()
+        base = self._crop(frame, self.pos, side)
+        bbox = self._frame_to_crop(box, self.pos, side)
+        S = p.image_size
+        imgs, boxes, dropout = [base], [bbox], 0
+        flipped = bbox.copy()
+        flipped[0] = S - bbox[0] - bbox[2]
+        augs = [("flip", None)] + [("rot", a) for a in (10, -10, 45, -45)] + [("blur", s) for s in ((3, 1), (1, 3), (2, 2))]
+        augs += [("shift", s) for s in ((0.6, 0.6), (-0.6, 0.6), (0.6, -0.6), (-0.6, -0.6))] + [("dropout", None)] * 2
+        for kind, a in augs[: max(0, p.num_augmentations - 1)]:
+            if kind == "flip":
+                imgs.append(np.ascontiguousarray(base[:, ::-1]))
+                boxes.append(flipped)
+            elif kind == "rot":
+                imgs.append(_rotate(base, a))
+                boxes.append(bbox)
+            elif kind == "blur":
+                imgs.append(_blur(base, *a))
+                boxes.append(bbox)
+            elif kind == "shift":
+                # the crop window moves by a fraction of half its side; the target moves the other way
+                d = np.array(a) * side / 4
+                imgs.append(self._crop(frame, self.pos + d, side))
+                boxes.append(self._frame_to_crop(box, self.pos + d, side))
+            else:
+                dropout += 1
+        return imgs, boxes, dropout
+
+    @torch.no_grad()
+    def _initialize(self, frame, box):
+        p = self.params
+        self.pos = np.asarray(box[:2] + box[2:] / 2, dtype=np.float64)
+        self.size = np.maximum(np.asarray(box[2:], dtype=np.float64), p.min_size)
+        self.init_size = self.size.copy()
+        self.frame_num = 1
+        imgs, boxes, n_drop = self._first_frame_samples(frame, box)
+        feats = self.net.extract(self._to_tensor(imgs))
+        x = self.net.classification_features(feats["s16"])
+        b = torch.tensor(np.asarray(boxes), dtype=torch.float32)
+        if n_drop:
+            g = torch.Generator().manual_seed(p.seed)
+            keep = (torch.rand(n_drop, x.shape[1], 1, 1, generator=g) > 0.2).float() / 0.8
+            x = torch.cat([x, x[:1] * keep])
+            b = torch.cat([b, b[:1].repeat(n_drop, 1)])
+        self.memory = SampleMemory(p.memory_size)
+        self.memory.add(x, b)
+        iters = p.init_iterations if p.optimizer != "none" else 0
+        self.filter = self.net.predict_filter(x[:, None], b[:, None], iters, mode=p.optimizer if iters else "none",
+                                              loss_params=self._loss_params())[-1]
+        # IoU-Net modulation from the un-augmented first crop
+        self.modulation = self.net.iou_net.get_modulation(feats["s8"][:1], feats["s16"][:1], b[:1])
+        self.box = np.asarray(box, dtype=np.float64)
+
+    # -- later frames ------------------------------------------------------------------------------
+    def _localize(self, scores: torch.Tensor, side: float):
+        """Peak, flag and the displacement (crop px) of the chosen peak, with distractor detection."""
+        p = self.params
+        sc = scores.reshape(scores.shape[-2:])
+        Hs, Ws = sc.shape
+        flat = int(torch.argmax(sc))
+        k1 = np.array([flat // Ws, flat % Ws], dtype=np.float64)  # (row, col)
+        max1 = float(sc.view(-1)[flat])
+        origin, st = self.net.score_origin(), self.net.stride
+        center = p.image_size / 2.0
+        if max1 < p.target_not_found_threshold:
+            return max1, "not_found", None
+        # suppress the target neighbourhood, look for a second peak
+        tsz = self.size * p.image_size / side / st  # target size in score cells
+        r = np.maximum(tsz * p.target_neighborhood_scale / 2, 1.0)
+        rows = torch.arange(Hs, dtype=torch.float32)[:, None]
+        cols = torch.arange(Ws, dtype=torch.float32)[None, :]
+        mask = ((rows - k1[0]).abs() <= r[1]) & ((cols - k1[1]).abs() <= r[0])
+        sc2 = sc.masked_fill(mask, -float("inf"))
+        flat2 = int(torch.argmax(sc2))
+        max2 = float(sc2.view(-1)[flat2])
+        k2 = np.array([flat2 // Ws, flat2 % Ws], dtype=np.float64)
+        disp1 = origin + st * k1[::-1] - center  # (x, y) crop px from the crop centre
+        disp2 = origin + st * k2[::-1] - center
+        if max2 > p.distractor_threshold * max1 and max2 > p.target_not_found_threshold:
+            # two similar peaks: keep the one nearer the previous position; uncertain -> no update
+            if np.linalg.norm(disp2) < np.linalg.norm(disp1):
+                return max2, "uncertain", disp2
+            return max1, "uncertain", disp1
+        if max2 > p.hard_negative_threshold * max1 and max2 > p.target_not_found_threshold:
+            return max1, "hard_negative", disp1
+        return max1, "normal", disp1
+
+    def _estimate_box(self, feats, init_box: np.ndarray) -> np.ndarray:
+        """IoU-Net refinement of jittered candidates around ``init_box`` (crop px) -> crop-px box."""
+        p = self.params
+        boxes = [init_box]
+        c = init_box[:2] + init_box[2:] / 2
+        sz = init_box[2:]
+        for _ in range(p.num_init_random_boxes):
+            cj = c + self.rng.uniform(-1, 1, 2) * p.box_jitter_pos * np.sqrt(sz.prod())
+            sj = sz * np.exp(self.rng.uniform(-1, 1, 2) * p.box_jitter_sz * 0.5)
+            boxes.append(np.concatenate([cj - sj / 2, sj]))
+        b = torch.tensor(np.asarray(boxes), dtype=torch.float32)[None]
+        iou_feat = self.net.iou_net.get_iou_features(feats["s8"], feats["s16"])
+        refined, iou = self.net.iou_net.refine(self.modulation, iou_feat, b, p.box_refinement_iterations, p.box_refinement_step,
+                                               min_size=1.0)
+        refined, iou = refined[0].numpy(), iou[0].numpy()
+        ar = refined[:, 2] / refined[:, 3]
+        ok = (ar < p.maximal_aspect_ratio) & (ar > 1.0 / p.maximal_aspect_ratio)
+        if not ok.any():
+            return init_box
+        refined, iou = refined[ok], iou[ok]
+        top = np.argsort(-iou)[: p.iou_select_topk]
+        return refined[top].mean(0)
+
+    @torch.no_grad()
+    def _track(self, frame):
+        p = self.params
+        self.frame_num += 1
+        side = self._side()
+        crop_pos = self.pos.copy()
+        crop = self._crop(frame, crop_pos, side)
+        feats = self.net.extract(self._to_tensor([crop]))
+        x = self.net.classification_features(feats["s16"])  # (1, C, H, W)
+        scores = apply_filter(x[:, None], self.filter)[0, 0]
+        score, flag, disp = self._localize(scores, side)
+        if flag == "not_found":  # target lost: keep the last box, learn nothing from this frame
+            return TrackOutput(self.box.copy(), score, {"flag": flag})
+        scale = side / p.image_size
+        new_pos = crop_pos + disp * scale
+        init = self._frame_to_crop(np.concatenate([new_pos - self.size / 2, self.size]), crop_pos, side)
+        est = self._estimate_box(feats, init) if p.use_iou_net else init
+        box = self._crop_to_frame(est, crop_pos, side)
+        H, W = frame.shape[:2]
+        self.size = np.clip(box[2:], p.min_size, [W, H])
+        self.pos = np.clip(box[:2] + box[2:] / 2, 0, [W, H])
+        self.box = np.concatenate([self.pos - self.size / 2, self.size])
+        # the new training sample: this crop, labelled with the estimated box (crop px)
+        sample_box = torch.tensor(self._frame_to_crop(self.box, crop_pos, side), dtype=torch.float32)
+        self._update(x, sample_box, flag, score)
+        return TrackOutput(self.box.copy(), score, {"flag": flag})
+
+    def _update(self, x: torch.Tensor, box: torch.Tensor, flag: str, score: float) -> None:
+        """Sec. 3.7 model update (or the ``no_update`` / ``model_averaging`` variants)."""
+        p = self.params
+        if p.update == "none":
+            return
+        confident = flag in ("normal", "hard_negative") and score >= p.update_threshold
+        if p.update == "averaging":
+            if confident:  # f <- (1 - rate) f + rate D({new sample})
+                iters = p.update_iterations if p.optimizer != "none" else 0
+                f_new = self.net.predict_filter(x[:, None], box[None, None], iters, mode=p.optimizer if iters else "none",
+                                                loss_params=self._loss_params())[-1]
+                self.filter = (1 - p.averaging_rate) * self.filter + p.averaging_rate * f_new
+            return
+        if confident:
+            self.memory.add(x, box[None])
+        if flag == "hard_negative":
+            self.filter = self._optimize(self.filter, p.hard_negative_iterations)
+        elif (self.frame_num - 1) % p.update_interval == 0:
+            self.filter = self._optimize(self.filter, p.update_iterations)

@@ -120,3 +120,145 @@ def test_learned_loss_initialisation_shapes():
     r_far = v[-1] * (m[-1] * s + (1 - m[-1]) * torch.relu(s) - y[-1])
     assert r_far[:2].abs().max() < 0.04  # negative scores in the background cost (almost) nothing
     torch.testing.assert_close(r_far[2:], s[2:], atol=0.01, rtol=0)
+
+
+# ------------------------------------------------------------------------------------------------
+# online tracking
+# ------------------------------------------------------------------------------------------------
+import os  # noqa: E402
+
+import adaptrack  # noqa: E402
+from adaptrack.errors import InvalidBoxError  # noqa: E402
+from adaptrack.trackers.dimp import SampleMemory  # noqa: E402
+
+VARIANTS = ["init_only", "gd", "fixed_loss", "no_update", "model_averaging"]
+
+
+def _scene(cx, cy, H=200, W=260, seed=0):
+    rng = np.random.default_rng(seed)
+    f = (rng.random((H, W, 3)) * 60 + 70).astype(np.uint8)
+    f[int(cy - 14) : int(cy + 14), int(cx - 18) : int(cx + 18)] = (230, 40, 40)
+    f[int(cy - 5) : int(cy + 5), int(cx - 7) : int(cx + 7)] = (30, 30, 220)
+    return f
+
+
+def _small(variant=None, weights=None, **kw):
+    # a smaller crop keeps the test fast; everything else is the real tracker
+    return adaptrack.create("dimp", variant=variant, weights=weights, image_size=160, num_init_random_boxes=4, **kw)
+
+
+def test_memory_keeps_50_and_discards_oldest():
+    mem = SampleMemory(50)
+    feats = torch.arange(60, dtype=torch.float32)[:, None, None, None].expand(60, 2, 3, 3).clone()
+    boxes = torch.arange(60, dtype=torch.float32)[:, None].expand(60, 4).clone()
+    mem.add(feats[:15], boxes[:15])
+    assert len(mem) == 15
+    for i in range(15, 60):
+        mem.add(feats[i : i + 1], boxes[i : i + 1])
+    assert len(mem) == 50
+    f, b = mem.tensors()
+    assert f.shape == (50, 1, 2, 3, 3) and b.shape == (50, 1, 4)
+    np.testing.assert_array_equal(b[:, 0, 0].numpy(), np.arange(10, 60))  # oldest 10 gone, oldest first
+    np.testing.assert_array_equal(f[:, 0, 0, 0, 0].numpy(), np.arange(10, 60))
+    with pytest.raises(ValueError):
+        SampleMemory(0)
+
+
+def test_update_schedule_and_confidence_gating(monkeypatch):
+    t = _small()
+    t.initialize(_scene(100, 100), (82, 86, 36, 28))
+    assert len(t.memory) == 15  # 15 augmented first-frame samples
+    calls = []
+    monkeypatch.setattr(t, "_optimize", lambda f, it, *a, **k: calls.append(it) or f)
+    x = torch.zeros(1, t.memory.features.shape[1], *t.memory.features.shape[2:])
+    box = torch.tensor([60.0, 60.0, 30.0, 30.0])
+    seen = []
+    for frame_num in range(2, 43):
+        t.frame_num = frame_num
+        calls.clear()
+        t._update(x, box, "normal", 0.9)
+        seen.append((frame_num, tuple(calls)))
+    # two recursions every 20 frames (frames 21 and 41), none otherwise
+    assert [fn for fn, c in seen if c] == [21, 41] and all(c == (2,) for fn, c in seen if c)
+    assert len(t.memory) == 50
+    # a distractor peak: one recursion at once, sample kept
+    t.frame_num = 44
+    calls.clear()
+    before = t.memory._counter
+    t._update(x, box, "hard_negative", 0.9)
+    assert calls == [1] and t.memory._counter == before + 1
+    # uncertain (two similar peaks) or below the gating threshold: no sample
+    calls.clear()
+    t._update(x, box, "uncertain", 0.9)
+    t.params.update_threshold = 0.5
+    t._update(x, box, "normal", 0.3)
+    assert t.memory._counter == before + 1 and calls == []
+
+
+def test_target_lost_keeps_box_and_does_not_learn():
+    t = _small(target_not_found_threshold=1e9)  # every frame "not found"
+    t.initialize(_scene(100, 100), (82, 86, 36, 28))
+    n, f0 = t.memory._counter, t.filter.clone()
+    out = t.track(_scene(120, 110))
+    assert out.extras["flag"] == "not_found"
+    np.testing.assert_allclose(out.box, [82, 86, 36, 28])
+    assert t.memory._counter == n and torch.equal(t.filter, f0)
+
+
+@pytest.mark.parametrize("variant", [None] + VARIANTS)
+def test_variants_construct_and_track(variant):
+    t = _small(variant)
+    t.initialize(_scene(100, 100), (82, 86, 36, 28))
+    for i in range(1, 4):
+        out = t.track(_scene(100 + 4 * i, 100 + 2 * i))
+        assert out.box.shape == (4,) and np.isfinite(out.box).all() and out.box[2] > 0 and out.box[3] > 0
+        assert np.isfinite(out.score)
+
+
+def test_variant_parameters():
+    from adaptrack.trackers.base import get_entry
+
+    e = get_entry("dimp")
+    assert set(VARIANTS) <= set(e.variants())
+    assert e.make_params("init_only").optimizer == "none"
+    assert e.make_params("gd").optimizer == "gd"
+    assert e.make_params("fixed_loss").loss == "fixed"
+    assert e.make_params("no_update").update == "none"
+    assert e.make_params("model_averaging").update == "averaging"
+
+
+def test_no_update_keeps_the_first_frame_model():
+    t = _small("no_update")
+    t.initialize(_scene(100, 100), (82, 86, 36, 28))
+    f0 = t.filter.clone()
+    for i in range(1, 4):
+        t.track(_scene(100 + 3 * i, 100))
+    assert torch.equal(t.filter, f0) and len(t.memory) == 15
+
+
+@pytest.mark.parametrize("box", [(10, 10, 0, 20), (float("nan"), 1, 5, 5), (500, 500, 10, 10)])
+def test_invalid_init_box_raises(box):
+    t = _small()
+    with pytest.raises(InvalidBoxError):
+        t.initialize(_scene(100, 100), box)
+
+
+def test_bad_params_raise():
+    with pytest.raises(ValueError):
+        adaptrack.create("dimp", weights=None, optimizer="newton")
+    with pytest.raises(ValueError):
+        adaptrack.create("dimp", weights=None, image_size=100)
+
+
+@pytest.mark.skipif(not os.path.isfile(os.path.join(os.path.dirname(adaptrack.__file__), "weights", "dimp.pt")),
+                    reason="bundled DiMP weights not trained yet")
+def test_trained_dimp_follows_moving_target():
+    t = adaptrack.create("dimp")
+    t.initialize(_scene(70, 80), (52, 66, 36, 28))
+    errs, ious = [], []
+    for i in range(1, 31):
+        cx, cy = 70 + 4 * i, 80 + 2 * i
+        out = t.track(_scene(cx, cy))
+        b = out.box
+        errs.append(np.hypot(b[0] + b[2] / 2 - cx, b[1] + b[3] / 2 - cy))
+    assert np.mean(errs) < 6 and errs[-1] < 8
