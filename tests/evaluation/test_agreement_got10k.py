@@ -78,6 +78,7 @@ def _random_case(rng, n_seq=5, adversarial=True):
 
 def _fake_experiment(cls, tmp_path, names, gts, preds, tracker="trk"):
     exp = object.__new__(cls)
+    exp.plot_curves = lambda *a, **k: None  # the toolkit's 300-dpi plots are not under test
     exp.dataset = _FakeDataset(names, gts)
     exp.result_dir = str(tmp_path / "results")
     exp.report_dir = str(tmp_path / "reports")
@@ -206,6 +207,7 @@ def test_got10k_report_matches(tmp_path, seed):
             np.savetxt(d / f"{names[-1]}_{r + 1:03d}.txt", p, fmt="%.6f", delimiter=",")
         np.savetxt(d / f"{names[-1]}_time.txt", rng.uniform(0.01, 0.05, (n, len(reps))), fmt="%.8f", delimiter=",")
     exp = object.__new__(ExperimentGOT10k)
+    exp.plot_curves = lambda *a, **k: None  # the toolkit's 300-dpi plots are not under test
     exp.subset = "val"
     exp.dataset = _FakeDataset(names, gts, metas)
     exp.dataset.return_meta = True

@@ -36,6 +36,7 @@ def test_report_auc_equals_got10k_toolkit_on_the_same_files(tmp_path):
     assert [r["tracker"] for r in rep.rows] == ["test_blob", "test_const"]  # sorted by AUC
     for tracker in ("test_blob", "test_const"):
         exp = object.__new__(ExperimentUAV123)
+        exp.plot_curves = lambda *a, **k: None  # the toolkit's 300-dpi plots are not under test
         exp.dataset = _FakeDataset([s.name for s in seqs], [s.boxes for s in seqs])
         exp.result_dir = str(tmp_path / "out" / tracker)
         exp.report_dir = str(tmp_path / "toolkit_reports")
@@ -129,3 +130,36 @@ def test_cli_user_errors_are_one_line(tmp_path, capsys):
     assert len(err) == 1 and "nothing" in err[0]
     assert main(["eval", "--trackers", "test_blob"]) == 2
     assert "--dataset" in capsys.readouterr().err
+
+
+def test_cli_vot_protocol_on_polygon_annotated_vot_layout(tmp_path, capsys):
+    """A VOT-layout dataset with rotated polygons: eval --protocol vot, then report: accuracy, robustness, EAO."""
+    import cv2
+
+    root = tmp_path / "vot"
+    seq = make_sequence(tmp_path / "src", "square", n=40, speed=4.0)
+    (root / "square" / "color").mkdir(parents=True)
+    for i, f in enumerate(seq.frames):
+        cv2.imwrite(str(root / "square" / "color" / f"{i + 1:08d}.jpg"), cv2.imread(f), [cv2.IMWRITE_JPEG_QUALITY, 100])
+    # a polygon slightly rotated around each box (what VOT annotations look like)
+    b = seq.boxes
+    cx, cy, hw, hh = b[:, 0] + b[:, 2] / 2, b[:, 1] + b[:, 3] / 2, b[:, 2] / 2, b[:, 3] / 2
+    a = 0.1
+    c, s_ = np.cos(a), np.sin(a)
+    poly = np.column_stack([v for dx, dy in ((-hw, -hh), (hw, -hh), (hw, hh), (-hw, hh))
+                            for v in (cx + c * dx - s_ * dy, cy + s_ * dx + c * dy)])
+    np.savetxt(root / "square" / "groundtruth.txt", poly, fmt="%.3f", delimiter=",")
+    (root / "list.txt").write_text("square\n")
+    out, rep = str(tmp_path / "runs"), str(tmp_path / "rep")
+    assert main(["eval", "--trackers", "test_const,test_blob", "--dataset", "vot", "--root", str(root),
+                 "--protocol", "vot", "--out", out, "--quiet", "--no-summary"]) == 0
+    capsys.readouterr()
+    assert main(["report", "--results", out, "--dataset", "vot", "--root", str(root), "--out", rep,
+                 "--eao-interval", "2,30"]) == 0
+    data = json.load(open(os.path.join(rep, "report.json")))
+    rows = {r["tracker"]: r for r in data["rows"]}
+    assert data["protocol"] == "vot" and data["eao_interval"] == [2, 30]
+    assert rows["test_const"]["lost"] >= 1 and rows["test_blob"]["lost"] == 0
+    assert 0.7 < rows["test_blob"]["accuracy"] <= 1 and rows["test_blob"]["eao"] > rows["test_const"]["eao"] > 0
+    assert rows["test_const"]["robustness"] > 0
+    assert os.path.getsize(os.path.join(rep, "eao.png")) > 0
