@@ -201,6 +201,7 @@ class DSiamParams:
     update_interval: int = 1  # re-learn V, W every N successful frames (paper: 1)
     lam_v: float = 0.5  # initial lambdas (the bundled weights carry the trained ones)
     lam_w: float = 0.5
+    backend: str = "torch"  # "torch" | "onnx" (ONNX Runtime for the fixed-shape backbone + adjust passes)
     channels_last: bool = True
     weights_name: str = "dsiam"  # bundled file adaptrack/weights/<weights_name>.pt
 
@@ -210,6 +211,8 @@ class DSiamParams:
             raise ValueError("DSiam needs at least one layer")
         if self.update_interval < 1:
             raise ValueError(f"update_interval must be >= 1, got {self.update_interval}")
+        if self.backend not in ("torch", "onnx"):
+            raise ValueError(f"backend must be 'torch' or 'onnx', got {self.backend!r}")
 
 
 def build_dsiam_net(p: DSiamParams, pretrained: bool = True) -> DSiamNet:
@@ -263,6 +266,53 @@ def load_dsiam_weights(net: DSiamNet, weights, name: str = "dsiam") -> DSiamNet:
     return load_weights(net, weights if weights != "default" else "default", name)
 
 
+class _FlatEmbed(nn.Module):
+    """``net.embed(net.features(x))`` with the layers flattened and concatenated: one ONNX output."""
+
+    def __init__(self, net: DSiamNet):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        e = self.net.embed(self.net.features(x))
+        return torch.cat([e[n].flatten(2) for n in self.net.layers], dim=2)
+
+
+class _OnnxEmbedder:
+    """ONNX Runtime sessions of the DSiam embedding (backbone + adjust heads) for the three fixed input
+    shapes of the tracker: the exemplar crop (batch 1), the search scales, and ``G``/``G_bar`` (batch 2)."""
+
+    def __init__(self, net: DSiamNet, p: "DSiamParams"):
+        import onnxruntime as ort
+
+        from ..export import export_branch
+
+        flat = _FlatEmbed(net).train(net.training)  # export_branch restores this mode afterwards
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = int(torch.get_num_threads())
+        opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.sessions, self.sizes = {}, {}
+        with torch.no_grad():
+            for batch, side in ((1, p.exemplar_size), (p.num_scales, p.instance_size), (2, p.instance_size)):
+                example = torch.zeros(batch, 3, side, side)
+                e = net.embed(net.features(example))
+                self.sizes[(batch, side)] = [tuple(e[n].shape[-2:]) for n in net.layers]
+                model = export_branch(flat, "forward", example)
+                self.sessions[(batch, side)] = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+        self.layers = net.layers
+
+    def __call__(self, x: torch.Tensor) -> dict:
+        key = (int(x.shape[0]), int(x.shape[-1]))
+        a = np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)
+        flat = torch.from_numpy(self.sessions[key].run(None, {"image": a})[0])
+        out, start = {}, 0
+        for name, (h, w) in zip(self.layers, self.sizes[key]):
+            out[name] = flat[:, :, start : start + h * w].reshape(flat.shape[0], flat.shape[1], h, w)
+            start += h * w
+        return out
+
+
 @register_tracker(
     "dsiam",
     DSiamParams,
@@ -287,9 +337,13 @@ class DSiamTracker(Tracker):
             finest, p.instance_size,
         )
 
+        self._onnx = _OnnxEmbedder(self.net, p) if p.backend == "onnx" else None
+
     # -- pieces ----------------------------------------------------------------------------------------
     def _embed(self, crops) -> dict:
-        x = frames_to_tensor(crops, self.params.channels_last)
+        x = frames_to_tensor(crops, self.params.channels_last and self._onnx is None)
+        if self._onnx is not None:
+            return self._onnx(x)
         return self.net.embed(self.net.features(x))
 
     def _learn_transforms(self, frame: np.ndarray) -> None:

@@ -225,6 +225,7 @@ class GradNetParams:
     update_interval: int = 5  # frames between template updates
     reliable_ratio: float = 0.5  # a frame is reliable when its peak score > ratio x the first frame's
     template_mix: float = 0.5  # template = (1 - mix) beta*_1 + mix beta*_t
+    backend: str = "torch"  # "torch" | "onnx" (ONNX Runtime for the fixed-shape search branch f_x)
     channels_last: bool = True
     weights_name: str = "gradnet"  # bundled file adaptrack/weights/<weights_name>.pt
 
@@ -233,6 +234,8 @@ class GradNetParams:
             raise ValueError(f"update_interval must be >= 1, got {self.update_interval}")
         if not 0.0 <= self.template_mix <= 1.0:
             raise ValueError(f"template_mix must be in [0, 1], got {self.template_mix}")
+        if self.backend not in ("torch", "onnx"):
+            raise ValueError(f"backend must be 'torch' or 'onnx', got {self.backend!r}")
 
 
 def build_gradnet_net(p: GradNetParams) -> GradNetNet:
@@ -293,6 +296,25 @@ class GradNetTracker(Tracker):
             p.response_upscale, stride, p.instance_size,
         )
 
+        self._onnx_search = None
+        if p.backend == "onnx":
+            import onnxruntime as ort
+
+            from ..export import export_branch
+
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = int(torch.get_num_threads())
+            opts.inter_op_num_threads = 1
+            model = export_branch(self.net, "search_features", torch.zeros(p.num_scales, 3, p.instance_size, p.instance_size))
+            self._onnx_search = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+
+    def _search_features(self, crops: np.ndarray) -> torch.Tensor:
+        """``f_x`` of the multi-scale batch (PyTorch or ONNX Runtime)."""
+        if self._onnx_search is not None:
+            a = np.ascontiguousarray(frames_to_tensor(crops).numpy(), dtype=np.float32)
+            return torch.from_numpy(self._onnx_search.run(None, {"image": a})[0])
+        return self.net.search_features(frames_to_tensor(crops, self.params.channels_last))
+
     def _labels(self, offset=(0.0, 0.0)):
         return siamfc_labels(self.response_size, self.stride, self.params.label_radius, offsets=[list(offset)])
 
@@ -327,7 +349,7 @@ class GradNetTracker(Tracker):
         self.frame_index += 1
         crops = crop_multiscale(frame, self.center, self.s_x * self.searcher.scales, p.instance_size, self.avg_color)
         with torch.no_grad():
-            xf = self.net.search_features(frames_to_tensor(crops, p.channels_last))
+            xf = self._search_features(crops)
             responses = self.net.score(self.template, xf)
         old_center, window = self.center.copy(), self.s_x
         res = self.searcher(responses, self.center, self.s_x)

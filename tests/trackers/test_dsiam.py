@@ -180,3 +180,21 @@ def test_bundled_weights_follow_a_moving_target():
     centre = out.box[:2] + out.box[2:] / 2
     truth = boxes[-1, :2] + boxes[-1, 2:] / 2
     assert np.linalg.norm(centre - truth) < 10
+
+
+def test_onnx_backend_matches_torch():
+    frames, boxes = _moving_square_frames(3)
+    torch.manual_seed(5)
+    net = build_dsiam_net(DSiamParams())
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d) and not any(m is b for b in net.backbone.modules()):
+                m.running_mean.normal_(0, 0.1)
+    results = {}
+    for backend in ("torch", "onnx"):
+        tr = DSiamTracker(DSiamParams(backend=backend), weights=None, net=net)
+        tr.initialize(frames[0], boxes[0])
+        results[backend] = [tr.track(f) for f in frames[1:]]
+    for a, b in zip(results["torch"], results["onnx"]):
+        np.testing.assert_allclose(a.box, b.box, atol=0.5)
+        assert abs(a.extras["peak_logit"] - b.extras["peak_logit"]) < 1e-2 * max(1.0, abs(a.extras["peak_logit"]))

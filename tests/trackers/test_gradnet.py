@@ -191,3 +191,16 @@ def test_weights_without_search_branch_are_rejected(siamfc, tmp_path):
     torch.save({k: v for k, v in full.items() if not k.startswith("search_adjust.")}, bad)
     with pytest.raises(AdaptrackError):
         load_gradnet_weights(_net(siamfc), str(bad))
+
+
+def test_onnx_backend_matches_torch(siamfc):
+    frames = _frames(4)
+    net = _net(siamfc)
+    results = {}
+    for backend in ("torch", "onnx"):
+        tr = GradNetTracker(GradNetParams(backend=backend, update_interval=2), weights=None, net=net)
+        tr.initialize(frames[0], (100, 80, 30, 40))
+        results[backend] = [tr.track(f) for f in frames[1:]]
+    for a, b in zip(results["torch"], results["onnx"]):
+        np.testing.assert_allclose(a.box, b.box, atol=0.5)
+        assert abs(a.extras["peak_logit"] - b.extras["peak_logit"]) < 1e-2 * max(1.0, abs(a.extras["peak_logit"]))
