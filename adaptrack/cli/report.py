@@ -39,7 +39,7 @@ def run(args) -> int:
     trackers = [t.strip() for t in args.trackers.split(",")] if args.trackers else None
     rep = make_report(args.results, seqs, label, args.out, convention=args.convention, protocol=args.protocol,
                       trackers=trackers, eao_interval=(lo, hi), plots=not args.no_plots)
-    print(f"# {label} ({rep.protocol}, convention {rep.convention})")
+    print(f"# {rep.title()}")
     print(rep.markdown())
     print("wrote " + ", ".join(rep.files))
     return 0

@@ -41,6 +41,11 @@ class Report:
     details: dict = field(default_factory=dict)  # tracker -> per-sequence values, missing / failed lists
     files: list = field(default_factory=list)
 
+    def title(self) -> str:
+        if self.protocol == "vot":  # VOT measures do not depend on the OPE convention
+            return f"{self.dataset} (vot supervised)"
+        return f"{self.dataset} ({self.protocol}, convention {self.convention})"
+
     def markdown(self) -> str:
         head = "| " + " | ".join(c[1] for c in self.columns) + " |"
         sep = "|" + "|".join("---" if i == 0 else "---:" for i in range(len(self.columns))) + "|"
@@ -275,7 +280,7 @@ def write_report(rep: Report, out_dir, plots: bool = True) -> list[str]:
     """Write ``report.md``, ``report.csv``, ``report.json`` and the PNG plots to ``out_dir``."""
     os.makedirs(out_dir, exist_ok=True)
     files = []
-    title = f"{rep.dataset} ({rep.protocol}, convention {rep.convention})"
+    title = rep.title()
     md = f"# {title}\n\n{rep.markdown()}\n"
     for t, d in rep.details.items():
         if d.get("missing") or d.get("failed"):
