@@ -25,7 +25,7 @@ import numpy as np
 
 from . import metrics as M
 from .plots import plot_curves, plot_eao
-from .runner import ope_paths, read_vot_runs, vot_dir
+from .runner import ope_paths, read_vot_runs, result_origin, to_result_origin, vot_dir
 
 __all__ = ["discover_trackers", "evaluate", "write_report", "make_report", "Report"]
 
@@ -151,7 +151,7 @@ def _evaluate_ope(tracker, dirs, dataset, sequences, convention):
             e = _find(dirs, lambda r: ope_paths(r, tracker, dataset, seq.name)["error"])
             (failed if e else missing).append(seq.name)
             continue
-        boxes = _load_boxes(p, len(seq))
+        boxes = to_result_origin(_load_boxes(p, len(seq)), -result_origin(seq))  # files are in native origin
         if len(boxes) != len(seq.boxes):
             raise ValueError(f"{p}: {len(boxes)} boxes for {len(seq.boxes)} annotated frames of {seq.name}")
         preds.append(boxes)

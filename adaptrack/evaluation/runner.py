@@ -43,6 +43,8 @@ __all__ = [
     "ope_paths",
     "vot_dir",
     "read_vot_runs",
+    "result_origin",
+    "to_result_origin",
     "write_text_atomic",
     "shard",
 ]
@@ -156,6 +158,22 @@ def _fmt_times(times) -> str:
     return "\n".join("NaN" if not np.isfinite(t) else f"{t:.6f}" for t in np.asarray(times).reshape(-1)) + "\n"
 
 
+def result_origin(seq) -> int:
+    """Pixel origin of ``seq``'s native annotation files (1 for OTB/UAV/LaSOT-style, else 0).
+
+    Loaders shift boxes to 0-based; raw result files are written back in the dataset's own origin, as
+    the reference toolkits write them, so that our files and published ones can be compared directly.
+    """
+    return int((getattr(seq, "attributes", None) or {}).get("annotation_origin", 0))
+
+
+def to_result_origin(boxes, origin: int) -> np.ndarray:
+    """0-based ``(N, 4)`` boxes in a dataset's native origin (``origin`` added to x and y)."""
+    b = np.array(boxes, dtype=np.float64, copy=True).reshape(-1, 4)
+    b[:, :2] += origin
+    return b
+
+
 def _fmt_boxes(boxes) -> str:
     return "\n".join(",".join(f"{v:.4f}" for v in row) for row in np.asarray(boxes)) + "\n"
 
@@ -196,7 +214,7 @@ def _run_one(spec: TrackerSpec, seq, protocol: str, out_dir, dataset: str, opts:
         if protocol == "ope":
             r: OPEResult = run_ope(spec.create(), seq)
             write_text_atomic(paths["times"], _fmt_times(r.times))
-            write_text_atomic(paths["boxes"], _fmt_boxes(r.boxes))  # written last: marks completion
+            write_text_atomic(paths["boxes"], _fmt_boxes(to_result_origin(r.boxes, result_origin(seq))))  # written last: marks completion
         else:
             done = read_vot_runs(d, seq.name)
             tfile = os.path.join(d, f"{_vot_base(seq.name)}_time.txt")

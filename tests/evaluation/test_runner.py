@@ -165,3 +165,19 @@ def test_unknown_tracker_or_protocol_fails_before_any_work(tmp_path):
     with pytest.raises(ValueError, match="protocol"):
         run_eval(["test_blob"], seqs, protocol="tre", out_dir=tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists()
+
+
+def test_results_are_written_in_the_datasets_native_origin(tmp_path):
+    """A 1-based dataset (OTB/UAV/LaSOT-style) gets 1-based result files, read back to 0-based by the report."""
+    from adaptrack.evaluation.report import evaluate
+
+    seqs = _seqs(tmp_path, k=2)
+    for q in seqs:
+        q.attributes["annotation_origin"] = 1
+    run_eval(["test_blob"], seqs, out_dir=tmp_path / "out", dataset="syn", progress=False)
+    for q in seqs:
+        raw = np.loadtxt(ope_paths(tmp_path / "out", "test_blob", "syn", q.name)["boxes"], delimiter=",")
+        assert np.allclose(raw[:, :2], q.boxes[:, :2] + 1, atol=1e-3)
+        assert np.allclose(raw[:, 2:], q.boxes[:, 2:], atol=1e-3)
+    rep = evaluate(tmp_path / "out", seqs, "syn")
+    assert rep.rows[0]["auc"] == pytest.approx(20 / 21)
