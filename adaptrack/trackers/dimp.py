@@ -349,6 +349,13 @@ class DiMPNet(nn.Module):
     def classification_features(self, s16: torch.Tensor) -> torch.Tensor:
         return self.cls_feat(s16)
 
+    def frame_branch(self, images: torch.Tensor):
+        """Everything a tracked frame needs from its crop, in one fixed-shape call (exported to ONNX for
+        the ``onnxruntime`` backend): classification features and the IoU-Net test features."""
+        feats = self.backbone(images)
+        f3, f4 = self.iou_net.get_iou_features(feats["s8"], feats["s16"])
+        return self.cls_feat(feats["s16"]), f3, f4
+
     def predict_filter(self, feat, boxes, iterations: int, mode: str = "sd", weights=None, f0=None,
                        loss_params=None) -> list:
         """Alg. 1: ``feat`` ``(n, S, C, H, W)``, ``boxes`` ``(n, S, 4)``. Returns the iterates
@@ -456,6 +463,7 @@ class DiMPParams:
     min_size: float = 4.0  # pixels
     seed: int = 0
     threads: int | None = None  # torch threads (None: leave as is)
+    backend: str = "auto"  # per-frame branch: "auto" (onnxruntime if it imports) | "torch" | "onnxruntime"
 
 
 def _load_config(weights) -> dict:
@@ -468,6 +476,40 @@ def _load_config(weights) -> dict:
         return {}
     blob = torch.load(path, map_location="cpu", weights_only=True)
     return dict(blob.get("config", {})) if isinstance(blob, dict) else {}
+
+
+class _OrtFrameBranch:
+    """:meth:`DiMPNet.frame_branch` exported to ONNX at a fixed crop size and run by ONNX Runtime
+    (BatchNorm folded, faster CPU kernels; see DESIGN.md's measured levers)."""
+
+    def __init__(self, net: DiMPNet, size: int, num_threads: int = 0):
+        import io
+        import warnings
+
+        import onnxruntime as ort
+
+        class _Frame(nn.Module):
+            def __init__(self, n):
+                super().__init__()
+                self.n = n
+
+            def forward(self, x):
+                return self.n.frame_branch(x)
+
+        buf = io.BytesIO()
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(_Frame(net).eval(), (torch.zeros(1, 3, size, size),), buf, input_names=["x"],
+                              output_names=["cls", "iou3", "iou4"], opset_version=17, dynamo=False)
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = int(num_threads or torch.get_num_threads())
+        so.inter_op_num_threads = 1
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(buf.getvalue(), so, providers=["CPUExecutionProvider"])
+
+    def __call__(self, x: torch.Tensor):
+        outs = self.session.run(None, {"x": np.ascontiguousarray(x.numpy(), dtype=np.float32)})
+        return tuple(torch.from_numpy(o) for o in outs)
 
 
 def _rotate(img: np.ndarray, angle: float) -> np.ndarray:
@@ -501,6 +543,8 @@ class DiMPTracker(Tracker):
             raise ValueError(f"dimp: update must be 'memory', 'none' or 'averaging', got {p.update!r}")
         if p.image_size % 16:
             raise ValueError(f"dimp: image_size must be a multiple of 16, got {p.image_size}")
+        if p.backend not in ("auto", "torch", "onnxruntime"):
+            raise ValueError(f"dimp: backend must be 'auto', 'torch' or 'onnxruntime', got {p.backend!r}")
         if p.threads:
             torch.set_num_threads(int(p.threads))
         from ..weights import load_weights
@@ -514,6 +558,18 @@ class DiMPTracker(Tracker):
         # the hand-set loss of the fixed_loss variant: the learned loss at its initialisation
         self.fixed_loss = LearnedLoss(self.net.loss.num_bins, self.net.loss.bin_displacement, label_sigma=self.net.label_sigma).eval()
         self.rng = np.random.default_rng(p.seed)
+        self.backend = "torch"
+        self._ort = None
+        if p.backend != "torch":
+            try:
+                self._ort = _OrtFrameBranch(self.net, p.image_size, int(p.threads or 0))
+                self.backend = "onnxruntime"
+            except ImportError:
+                if p.backend == "onnxruntime":
+                    raise
+
+    def _frame_branch(self, images: torch.Tensor):
+        return self._ort(images) if self._ort is not None else self.net.frame_branch(images)
 
     # -- helpers -----------------------------------------------------------------------------------
     def _crop(self, frame, pos, side, size=None):
@@ -643,7 +699,7 @@ class DiMPTracker(Tracker):
             return max1, "hard_negative", disp1
         return max1, "normal", disp1
 
-    def _estimate_box(self, feats, init_box: np.ndarray) -> np.ndarray:
+    def _estimate_box(self, iou_feat, init_box: np.ndarray) -> np.ndarray:
         """IoU-Net refinement of jittered candidates around ``init_box`` (crop px) -> crop-px box."""
         p = self.params
         boxes = [init_box]
@@ -654,7 +710,6 @@ class DiMPTracker(Tracker):
             sj = sz * np.exp(self.rng.uniform(-1, 1, 2) * p.box_jitter_sz * 0.5)
             boxes.append(np.concatenate([cj - sj / 2, sj]))
         b = torch.tensor(np.asarray(boxes), dtype=torch.float32)[None]
-        iou_feat = self.net.iou_net.get_iou_features(feats["s8"], feats["s16"])
         refined, iou = self.net.iou_net.refine(self.modulation, iou_feat, b, p.box_refinement_iterations, p.box_refinement_step,
                                                min_size=1.0)
         refined, iou = refined[0].numpy(), iou[0].numpy()
@@ -673,8 +728,7 @@ class DiMPTracker(Tracker):
         side = self._side()
         crop_pos = self.pos.copy()
         crop = self._crop(frame, crop_pos, side)
-        feats = self.net.extract(self._to_tensor([crop]))
-        x = self.net.classification_features(feats["s16"])  # (1, C, H, W)
+        x, f3, f4 = self._frame_branch(self._to_tensor([crop]))  # x: (1, C, H, W)
         scores = apply_filter(x[:, None], self.filter)[0, 0]
         score, flag, disp = self._localize(scores, side)
         if flag == "not_found":  # target lost: keep the last box, learn nothing from this frame
@@ -682,7 +736,7 @@ class DiMPTracker(Tracker):
         scale = side / p.image_size
         new_pos = crop_pos + disp * scale
         init = self._frame_to_crop(np.concatenate([new_pos - self.size / 2, self.size]), crop_pos, side)
-        est = self._estimate_box(feats, init) if p.use_iou_net else init
+        est = self._estimate_box((f3, f4), init) if p.use_iou_net else init
         box = self._crop_to_frame(est, crop_pos, side)
         H, W = frame.shape[:2]
         self.size = np.clip(box[2:], p.min_size, [W, H])

@@ -118,6 +118,12 @@ def test_grouped_boxes_equal_general_rois():
     wh = torch.rand(2, 4, 2, generator=g, dtype=torch.float64) * 40 + 5
     boxes = torch.cat([xy, xy + wh], -1)
     out = prroi_pool_boxes(feats, boxes, (2, 3), 1 / 8, 0.9375)
+    torch.testing.assert_close(out, prroi_pool_boxes(feats, boxes, (2, 3), 1 / 8, 0.9375, crop_to_boxes=False))
+    # a cluster of small boxes (the cropped window is a fraction of the map), and boxes off the map
+    small = torch.tensor([[[20.0, 22.0, 31.0, 35.0], [24.0, 20.0, 30.0, 28.0]]] * 2, dtype=torch.float64)
+    torch.testing.assert_close(prroi_pool_boxes(feats, small, 2, 1 / 8), prroi_pool_boxes(feats, small, 2, 1 / 8, crop_to_boxes=False))
+    off = torch.tensor([[[200.0, 200.0, 230.0, 240.0]]] * 2, dtype=torch.float64)
+    assert prroi_pool_boxes(feats, off, 2, 1 / 8).abs().max() == 0
     rois = torch.cat([torch.arange(2, dtype=torch.float64).repeat_interleave(4)[:, None], boxes.reshape(-1, 4)], 1)
     ref = prroi_pool2d(feats, rois, (2, 3), 1 / 8, 0.9375)
     torch.testing.assert_close(out.reshape(8, 3, 2, 3), ref)

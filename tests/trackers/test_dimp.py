@@ -144,6 +144,7 @@ def _scene(cx, cy, H=200, W=260, seed=0):
 
 def _small(variant=None, weights=None, **kw):
     # a smaller crop keeps the test fast; everything else is the real tracker
+    kw.setdefault("backend", "torch")
     return adaptrack.create("dimp", variant=variant, weights=weights, image_size=160, num_init_random_boxes=4, **kw)
 
 
@@ -243,11 +244,27 @@ def test_invalid_init_box_raises(box):
         t.initialize(_scene(100, 100), box)
 
 
+def test_onnxruntime_frame_branch_matches_torch():
+    pytest.importorskip("onnxruntime")
+    t = _small(backend="onnxruntime")
+    assert t.backend == "onnxruntime"
+    x = torch.rand(1, 3, 160, 160) * 255
+    with torch.no_grad():
+        ref = t.net.frame_branch(x)
+    for a, b in zip(ref, t._frame_branch(x)):
+        torch.testing.assert_close(b, a, atol=1e-4 * float(a.abs().max()) + 1e-6, rtol=1e-4)
+    t.initialize(_scene(100, 100), (82, 86, 36, 28))
+    out = t.track(_scene(104, 102))
+    assert np.isfinite(out.box).all()
+
+
 def test_bad_params_raise():
     with pytest.raises(ValueError):
         adaptrack.create("dimp", weights=None, optimizer="newton")
     with pytest.raises(ValueError):
         adaptrack.create("dimp", weights=None, image_size=100)
+    with pytest.raises(ValueError):
+        adaptrack.create("dimp", weights=None, backend="tensorrt")
 
 
 @pytest.mark.skipif(not os.path.isfile(os.path.join(os.path.dirname(adaptrack.__file__), "weights", "dimp.pt")),
