@@ -15,9 +15,11 @@ tests/test_export.py).
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import warnings
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +59,19 @@ def export_branch(net: nn.Module, method: str, example: torch.Tensor, f=None) ->
     return data
 
 
+_EXPORT_CACHE: OrderedDict = OrderedDict()  # (net fingerprint, shapes) -> (template bytes, search bytes)
+_EXPORT_CACHE_SIZE = 4
+
+
+def _fingerprint(net: nn.Module) -> str:
+    """Hash of the network's class and every tensor of its state (so changed weights re-export)."""
+    h = hashlib.sha1(type(net).__qualname__.encode())
+    for k, v in net.state_dict().items():
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
 class OnnxBranches:
     """ONNX Runtime sessions for a network's ``template`` and ``search`` branches at fixed shapes."""
 
@@ -73,8 +88,18 @@ class OnnxBranches:
 
     @classmethod
     def from_net(cls, net: nn.Module, exemplar_size: int, instance_size: int, num_scales: int, num_threads=None):
-        t = export_branch(net, "template", torch.zeros(1, 3, exemplar_size, exemplar_size))
-        s = export_branch(net, "search", torch.zeros(num_scales, 3, instance_size, instance_size))
+        """Export (or reuse, for a network with identical weights and shapes: trackers are built once per
+        sequence) the two branches and open ONNX Runtime sessions on them."""
+        key = (_fingerprint(net), exemplar_size, instance_size, num_scales)
+        if key in _EXPORT_CACHE:
+            _EXPORT_CACHE.move_to_end(key)
+            t, s = _EXPORT_CACHE[key]
+        else:
+            t = export_branch(net, "template", torch.zeros(1, 3, exemplar_size, exemplar_size))
+            s = export_branch(net, "search", torch.zeros(num_scales, 3, instance_size, instance_size))
+            _EXPORT_CACHE[key] = (t, s)
+            while len(_EXPORT_CACHE) > _EXPORT_CACHE_SIZE:
+                _EXPORT_CACHE.popitem(last=False)
         return cls(t, s, num_threads)
 
     @staticmethod
