@@ -29,6 +29,60 @@ from torch import nn
 __all__ = ["export_onnx", "export_branch", "OnnxBranches"]
 
 
+def fuse_pads_into_convs(model_bytes: bytes) -> bytes:
+    """Fold each zero ``Pad`` feeding a single ``Conv`` into that conv's ``pads`` attribute.
+
+    EfficientNet's TF-'same' strided convolutions pad asymmetrically, which PyTorch expresses as a separate
+    pad; left in the graph, every such ``Pad`` forces ONNX Runtime to leave its blocked (NCHWc) layout and
+    come back. Constants are folded first (ONNX Runtime's hardware-independent basic level) so the pad
+    amounts are initializers. The result computes exactly the same function.
+    """
+    import onnx
+    import onnxruntime as ort
+    from onnx import numpy_helper
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as d:
+            opts.optimized_model_filepath = os.path.join(d, "basic.onnx")
+            ort.InferenceSession(model_bytes, opts, providers=["CPUExecutionProvider"])
+            model = onnx.load(opts.optimized_model_filepath)
+    g = model.graph
+    inits = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+    consumers: dict[str, list] = {}
+    for n in g.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    remove = []
+    for n in g.node:
+        if n.op_type != "Pad" or len(n.input) < 2 or n.input[1] not in inits:
+            continue
+        mode = next((a.s for a in n.attribute if a.name == "mode"), b"constant")
+        if mode != b"constant" or (len(n.input) > 2 and n.input[2] and (n.input[2] not in inits or inits[n.input[2]].any())):
+            continue
+        pads = inits[n.input[1]].astype(int).tolist()
+        users = consumers.get(n.output[0], [])
+        if len(pads) != 8 or any(pads[i] for i in (0, 1, 4, 5)) or len(users) != 1 or users[0].op_type != "Conv":
+            continue
+        conv = users[0]
+        attr = next((a for a in conv.attribute if a.name == "pads"), None)
+        if attr is None:
+            attr = onnx.helper.make_attribute("pads", [0, 0, 0, 0])
+            conv.attribute.append(attr)
+        old = list(attr.ints)
+        del attr.ints[:]
+        attr.ints.extend([old[0] + pads[2], old[1] + pads[3], old[2] + pads[6], old[3] + pads[7]])
+        conv.input[0] = n.input[0]
+        remove.append(n)
+    for n in remove:
+        g.node.remove(n)
+    return model.SerializeToString()
+
+
 class _Branch(nn.Module):
     def __init__(self, net: nn.Module, method: str):
         super().__init__()
@@ -52,7 +106,7 @@ def export_branch(net: nn.Module, method: str, example: torch.Tensor, f=None) ->
             branch, (x,), buf, input_names=["image"], output_names=["features"], opset_version=17, dynamo=False
         )
     net.train(was_training)
-    data = buf.getvalue()
+    data = fuse_pads_into_convs(buf.getvalue())
     if f is not None:
         Path(f).parent.mkdir(parents=True, exist_ok=True)
         Path(f).write_bytes(data)

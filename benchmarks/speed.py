@@ -4,11 +4,14 @@
     python benchmarks/speed.py siamfc siamfc:onnx gradnet --variants --frames 100
     python benchmarks/speed.py --parts                   # SiamFC backbone/branch table (docs/backbones.md)
     python benchmarks/speed.py --xcorr                   # grouped conv vs depthwise + sum
+    python benchmarks/speed.py --cpu --threads 1 ...     # CPU time instead of wall time (see below)
 
 FPS counts ``track()`` calls only (wall clock, frames already in memory); ``init`` is the first frame.
 Weights: the bundled ones when present, else random (speed does not depend on the values; the table says
 which). The machine's 1-minute load average is printed with the table: other processes on the 2 cores
-slow everything down, so compare rows of one run.
+slow everything down, so compare rows of one run. ``--cpu`` measures the process's CPU time instead
+of wall time (use it with ``--threads 1``: OpenCV is then single-threaded too): it ignores time spent
+waiting for a core, so it estimates the unloaded single-thread cost when other jobs share the machine.
 """
 
 from __future__ import annotations
@@ -57,16 +60,19 @@ def _build(name: str, variant: str | None, **kw):
         return create(name, variant=variant, weights=None, **kw), "random"
 
 
+CLOCK = time.perf_counter
+
+
 def time_tracker(name, variant, frames, box):
     tracker, w = _build(name, variant)
-    t0 = time.perf_counter()
+    t0 = CLOCK()
     tracker.initialize(frames[0], box)
-    init_ms = (time.perf_counter() - t0) * 1e3
+    init_ms = (CLOCK() - t0) * 1e3
     times = []
     for f in frames[1:]:
-        t = time.perf_counter()
+        t = CLOCK()
         tracker.track(f)
-        times.append(time.perf_counter() - t)
+        times.append(CLOCK() - t)
     times = np.array(times[2:] if len(times) > 5 else times)  # first calls allocate
     return {"init_ms": init_ms, "median_ms": np.median(times) * 1e3, "fps": 1.0 / times.mean(), "weights": w}
 
@@ -90,7 +96,7 @@ def run_trackers(args):
             print(f"[skip source {source}: {e}]")
             continue
         print(f"\n## {label}: {len(frames) - 1} tracked frames, {torch.get_num_threads()} threads, "
-              f"load avg {os.getloadavg()[0]:.1f}")
+              f"load avg {os.getloadavg()[0]:.1f}{', CPU time' if CLOCK is time.process_time else ''}")
         print(f"| tracker | variant | weights | init ms | median ms/frame | FPS |\n|---|---|---|---|---|---|")
         for name, variant in _targets(args):
             try:
@@ -106,9 +112,9 @@ def _median_ms(fn, n=20, warmup=3):
         fn()
     ts = []
     for _ in range(n):
-        t = time.perf_counter()
+        t = CLOCK()
         fn()
-        ts.append(time.perf_counter() - t)
+        ts.append(CLOCK() - t)
     return float(np.median(ts) * 1e3)
 
 
@@ -167,8 +173,16 @@ def main(argv=None):
                     help="'demo' (the demo clip), 'val' (first val sequence) or a val sequence name")
     ap.add_argument("--parts", action="store_true", help="SiamFC backbone/branch table instead of trackers")
     ap.add_argument("--xcorr", action="store_true", help="cross-correlation implementations instead of trackers")
+    ap.add_argument("--cpu", action="store_true", help="process CPU time instead of wall time (with --threads 1)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
+    global CLOCK
+    if args.cpu:
+        import cv2
+
+        cv2.setNumThreads(args.threads)
+        CLOCK = time.process_time
+        print("[times are process CPU time, not wall time]")
     if args.xcorr:
         run_xcorr(args)
     if args.parts:

@@ -40,9 +40,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 __all__ = [
     "window_sizes",
@@ -82,12 +82,16 @@ def hann_window(size: int | tuple[int, int]) -> np.ndarray:
     return win / win.sum()
 
 
-def upsample_responses(responses: torch.Tensor, upscale: int) -> np.ndarray:
-    """Bicubic upsampling of ``(S, 1, h, w)`` (or ``(S, h, w)``) maps by ``upscale`` -> ``(S, u h, u w)`` numpy."""
-    r = responses if responses.dim() == 4 else responses.unsqueeze(1)
+def upsample_responses(responses, upscale: int) -> np.ndarray:
+    """Bicubic upsampling of ``(S, 1, h, w)`` (or ``(S, h, w)``) maps by ``upscale`` -> ``(S, u h, u w)`` numpy.
+
+    OpenCV's ``INTER_CUBIC`` (Keys kernel, a = -0.75, pixel-centre aligned, replicated border): the same
+    values as ``F.interpolate(mode="bicubic", align_corners=False)`` (tested) at a fifth of the cost.
+    """
+    r = responses.detach().float().cpu().numpy() if isinstance(responses, torch.Tensor) else np.asarray(responses, np.float32)
+    r = r.reshape(-1, r.shape[-2], r.shape[-1])
     h, w = r.shape[-2:]
-    up = F.interpolate(r.float(), size=(h * upscale, w * upscale), mode="bicubic", align_corners=False)
-    return up[:, 0].cpu().numpy()
+    return np.stack([cv2.resize(m, (w * upscale, h * upscale), interpolation=cv2.INTER_CUBIC) for m in r])
 
 
 def penalize_scales(responses: np.ndarray, penalty: float) -> np.ndarray:

@@ -64,6 +64,14 @@ def test_upsampling_keeps_the_centre_convention():
     assert py in (87, 88) and px in (183, 184)
 
 
+def test_upsampling_equals_torch_bicubic():
+    import torch.nn.functional as F
+
+    r = torch.rand(3, 1, 17, 15)
+    ref = F.interpolate(r, size=(17 * 16, 15 * 16), mode="bicubic", align_corners=False)[:, 0].numpy()
+    assert np.allclose(upsample_responses(r, 16), ref, atol=1e-5)
+
+
 def test_displacement_mapping_formula():
     # peak 2 response cells right, 1 up, from the centre of a 17x17 map upsampled 16x (side 272)
     peak = (135.5 - 16, 135.5 + 32)
