@@ -42,6 +42,7 @@ def fuse_pads_into_convs(model_bytes: bytes) -> bytes:
     from onnx import numpy_helper
 
     opts = ort.SessionOptions()
+    opts.log_severity_level = 3
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -80,6 +81,9 @@ def fuse_pads_into_convs(model_bytes: bytes) -> bytes:
         remove.append(n)
     for n in remove:
         g.node.remove(n)
+    used = {i for n in g.node for i in n.input}
+    for t in [t for t in g.initializer if t.name not in used]:
+        g.initializer.remove(t)
     return model.SerializeToString()
 
 
@@ -133,6 +137,7 @@ class OnnxBranches:
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
+        opts.log_severity_level = 3
         opts.intra_op_num_threads = int(num_threads or torch.get_num_threads())
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

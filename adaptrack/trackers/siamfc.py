@@ -215,16 +215,16 @@ class SiamFCTracker(Tracker):
 
     # -- the two branches (PyTorch or ONNX Runtime) --------------------------------------------------
     def _template(self, crop: np.ndarray) -> torch.Tensor:
-        x = frames_to_tensor(crop, self.params.channels_last)
         if self._branches is not None:
-            return self._branches.template(x)
+            return self._branches.template(frames_to_tensor(crop))
+        x = frames_to_tensor(crop, self.params.channels_last)
         with torch.inference_mode():
             return self.net.template(x)
 
     def _search(self, crops: np.ndarray) -> torch.Tensor:
-        x = frames_to_tensor(crops, self.params.channels_last)
         if self._branches is not None:
-            return self._branches.search(x)
+            return self._branches.search(frames_to_tensor(crops))
+        x = frames_to_tensor(crops, self.params.channels_last)
         with torch.inference_mode():
             return self.net.search(x)
 
