@@ -52,7 +52,10 @@ from ..nn.siamese import MultiScaleSearch, check_crop_alignment, damp_size, fram
 from ..weights import load_weights
 from .base import TrackOutput, Tracker, register_tracker
 
-__all__ = ["DSiamNet", "DSiamParams", "DSiamTracker", "build_dsiam_net", "gaussian_weight_map", "gaussian_weighted"]
+__all__ = [
+    "DSiamNet", "DSiamParams", "DSiamTracker", "build_dsiam_net", "gaussian_weight_map", "gaussian_weighted",
+    "weights_cache_key",
+]
 
 
 def gaussian_weight_map(size: int, center, sigma, device=None, dtype=torch.float32) -> torch.Tensor:
@@ -201,7 +204,7 @@ class DSiamParams:
     update_interval: int = 1  # re-learn V, W every N successful frames (paper: 1)
     lam_v: float = 0.5  # initial lambdas (the bundled weights carry the trained ones)
     lam_w: float = 0.5
-    backend: str = "torch"  # "torch" | "onnx" (ONNX Runtime for the fixed-shape backbone + adjust passes)
+    backend: str = "onnx"  # "onnx" (ONNX Runtime for the fixed-shape backbone + adjust passes) | "torch"
     channels_last: bool = True
     weights_name: str = "dsiam"  # bundled file adaptrack/weights/<weights_name>.pt
 
@@ -278,11 +281,32 @@ class _FlatEmbed(nn.Module):
         return torch.cat([e[n].flatten(2) for n in self.net.layers], dim=2)
 
 
+#: exported ONNX graphs of networks built from a weights file, keyed by (file, mtime, params, shape), so
+#: an evaluation that builds one tracker per sequence exports once per process
+_ONNX_MODELS: dict = {}
+
+
+def weights_cache_key(name: str, weights, params) -> tuple | None:
+    """A key identifying a network built from ``weights`` (``None`` for random weights: never cached)."""
+    if weights is None:
+        return None
+    from pathlib import Path
+
+    from ..weights import bundled_path
+
+    path = bundled_path(name) if weights == "default" else Path(weights)
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        return None
+    return (str(path.resolve()), stamp, repr(params))
+
+
 class _OnnxEmbedder:
     """ONNX Runtime sessions of the DSiam embedding (backbone + adjust heads) for the three fixed input
     shapes of the tracker: the exemplar crop (batch 1), the search scales, and ``G``/``G_bar`` (batch 2)."""
 
-    def __init__(self, net: DSiamNet, p: "DSiamParams"):
+    def __init__(self, net: DSiamNet, p: "DSiamParams", cache_key=None):
         import onnxruntime as ort
 
         from ..export import export_branch
@@ -298,7 +322,12 @@ class _OnnxEmbedder:
                 example = torch.zeros(batch, 3, side, side)
                 e = net.embed(net.features(example))
                 self.sizes[(batch, side)] = [tuple(e[n].shape[-2:]) for n in net.layers]
-                model = export_branch(flat, "forward", example)
+                key = None if cache_key is None else (cache_key, batch, side)
+                model = _ONNX_MODELS.get(key) if key is not None else None
+                if model is None:
+                    model = export_branch(flat, "forward", example)
+                    if key is not None:
+                        _ONNX_MODELS[key] = model
                 self.sessions[(batch, side)] = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
         self.layers = net.layers
 
@@ -325,6 +354,7 @@ class DSiamTracker(Tracker):
 
     def __init__(self, params: DSiamParams | None = None, weights="default", net: DSiamNet | None = None):
         self.params = p = params or DSiamParams()
+        built_here = net is None
         if net is None:
             net = build_dsiam_net(p)
             load_dsiam_weights(net, weights, p.weights_name)
@@ -337,7 +367,8 @@ class DSiamTracker(Tracker):
             finest, p.instance_size,
         )
 
-        self._onnx = _OnnxEmbedder(self.net, p) if p.backend == "onnx" else None
+        key = weights_cache_key(p.weights_name, weights, p) if built_here else None
+        self._onnx = _OnnxEmbedder(self.net, p, key) if p.backend == "onnx" else None
 
     # -- pieces ----------------------------------------------------------------------------------------
     def _embed(self, crops) -> dict:

@@ -225,7 +225,7 @@ class GradNetParams:
     update_interval: int = 5  # frames between template updates
     reliable_ratio: float = 0.5  # a frame is reliable when its peak score > ratio x the first frame's
     template_mix: float = 0.5  # template = (1 - mix) beta*_1 + mix beta*_t
-    backend: str = "torch"  # "torch" | "onnx" (ONNX Runtime for the fixed-shape search branch f_x)
+    backend: str = "onnx"  # "onnx" (ONNX Runtime for the fixed-shape search branch f_x) | "torch"
     channels_last: bool = True
     weights_name: str = "gradnet"  # bundled file adaptrack/weights/<weights_name>.pt
 
@@ -279,6 +279,7 @@ class GradNetTracker(Tracker):
 
     def __init__(self, params: GradNetParams | None = None, weights="default", net: GradNetNet | None = None):
         self.params = p = params or GradNetParams()
+        built_here = net is None
         if net is None:
             net = build_gradnet_net(p)
             load_gradnet_weights(net, weights, p.weights_name)
@@ -305,7 +306,15 @@ class GradNetTracker(Tracker):
             opts = ort.SessionOptions()
             opts.intra_op_num_threads = int(torch.get_num_threads())
             opts.inter_op_num_threads = 1
-            model = export_branch(self.net, "search_features", torch.zeros(p.num_scales, 3, p.instance_size, p.instance_size))
+            from .dsiam import _ONNX_MODELS, weights_cache_key
+
+            key = weights_cache_key(p.weights_name, weights, p) if built_here else None
+            model = _ONNX_MODELS.get(key) if key is not None else None
+            if model is None:
+                example = torch.zeros(p.num_scales, 3, p.instance_size, p.instance_size)
+                model = export_branch(self.net, "search_features", example)
+                if key is not None:
+                    _ONNX_MODELS[key] = model
             self._onnx_search = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
 
     def _search_features(self, crops: np.ndarray) -> torch.Tensor:

@@ -118,7 +118,7 @@ def test_gaussian_weighting():
 
 def test_tracker_updates_only_after_success():
     frames, boxes = _moving_square_frames(4)
-    tr = DSiamTracker(DSiamParams(success_threshold=float("inf")), weights=None)
+    tr = DSiamTracker(DSiamParams(success_threshold=float("inf"), backend="torch"), weights=None)
     tr.initialize(frames[0], boxes[0])
     v0 = {n: t.clone() for n, t in tr.v.items()}
     for f in frames[1:]:
@@ -126,7 +126,7 @@ def test_tracker_updates_only_after_success():
         assert not out.extras["updated"]
     for n in v0:
         torch.testing.assert_close(tr.v[n], v0[n])
-    tr = DSiamTracker(DSiamParams(success_threshold=-float("inf")), weights=None)
+    tr = DSiamTracker(DSiamParams(success_threshold=-float("inf"), backend="torch"), weights=None)
     tr.initialize(frames[0], boxes[0])
     v0 = {n: t.clone() for n, t in tr.v.items()}
     out = tr.track(frames[1])
@@ -137,7 +137,7 @@ def test_tracker_updates_only_after_success():
 @pytest.mark.parametrize("variant", ["no_vt", "no_bs", "single_layer", "naive_update", None])
 def test_variants_construct_and_track(variant):
     frames, boxes = _moving_square_frames(4)
-    tr = create("dsiam", variant=variant, weights=None)
+    tr = create("dsiam", variant=variant, weights=None, backend="torch")
     tr.initialize(frames[0], boxes[0])
     for f in frames[1:]:
         out = tr.track(f)
@@ -162,7 +162,7 @@ def test_variants_are_declared():
 @pytest.mark.parametrize("box", [(10, 10, 0, 20), (float("nan"), 1, 5, 5), (500, 500, 10, 10), (1, 2, 3)])
 def test_invalid_init_box_raises(box):
     frames, _ = _moving_square_frames(1)
-    tr = DSiamTracker(DSiamParams(layers=("s8",)), weights=None)
+    tr = DSiamTracker(DSiamParams(layers=("s8",), backend="torch"), weights=None)
     with pytest.raises(InvalidBoxError):
         tr.initialize(frames[0], box)
 

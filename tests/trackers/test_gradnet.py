@@ -119,7 +119,7 @@ def _frames(n, size=(200, 240)):
 
 
 def test_update_schedule_and_reliability_gate(siamfc, monkeypatch):
-    tr = GradNetTracker(GradNetParams(update_interval=5, reliable_ratio=0.5, template_mix=0.5), weights=None,
+    tr = GradNetTracker(GradNetParams(update_interval=5, reliable_ratio=0.5, template_mix=0.5, backend="torch"), weights=None,
                         net=_net(siamfc))
     frames = _frames(16)
     tr.initialize(frames[0], (100, 80, 30, 40))
@@ -159,7 +159,7 @@ def test_update_schedule_and_reliability_gate(siamfc, monkeypatch):
 
 
 def test_no_update_variant_keeps_the_first_template(siamfc):
-    tr = create("gradnet", variant="no_update", weights=None)
+    tr = create("gradnet", variant="no_update", weights=None, backend="torch")
     frames = _frames(7)
     tr.initialize(frames[0], (100, 80, 30, 40))
     t0 = tr.template.clone()
@@ -176,7 +176,7 @@ def test_variants_are_declared():
 
 @pytest.mark.parametrize("box", [(10, 10, -5, 20), (np.inf, 1, 5, 5), (300, 300, 10, 10)])
 def test_invalid_init_box_raises(siamfc, box):
-    tr = GradNetTracker(weights=None, net=_net(siamfc))
+    tr = GradNetTracker(GradNetParams(backend="torch"), weights=None, net=_net(siamfc))
     with pytest.raises(InvalidBoxError):
         tr.initialize(_frames(1)[0], box)
 

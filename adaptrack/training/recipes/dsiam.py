@@ -213,7 +213,9 @@ def build(cfg: dict) -> Recipe:
         def make_tracker(model):
             from ...trackers.dsiam import DSiamTracker
 
-            return DSiamTracker(p, weights=None, net=model)
+            import dataclasses
+
+            return DSiamTracker(dataclasses.replace(p, backend="torch"), weights=None, net=model)
 
         callbacks.append(TrackingAUCCallback(make_tracker, val_seqs[: int(cfg["auc_sequences"])], max_frames=100))
     params = [q for q in net.parameters() if q.requires_grad]

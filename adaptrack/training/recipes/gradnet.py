@@ -158,9 +158,9 @@ def build(cfg: dict) -> Recipe:
         from ..trainer import TrackingAUCCallback
 
         def make_tracker(model):
-            from ...trackers.gradnet import GradNetTracker
+            from ...trackers.gradnet import GradNetParams, GradNetTracker
 
-            return GradNetTracker(weights=None, net=model)
+            return GradNetTracker(GradNetParams(backend="torch"), weights=None, net=model)
 
         callbacks.append(TrackingAUCCallback(make_tracker, val_seqs[: int(cfg["auc_sequences"])], max_frames=100))
     params = [q for q in net.parameters() if q.requires_grad]
