@@ -34,16 +34,15 @@ against the current one and ``r_c`` the same for the aspect ratio; ``pscore = (1
 score + wi * hanning``; the best cell gives the new centre directly and the size is smoothed with
 ``lr = penalty * score * test_lr`` (SiamFC++'s scale update); the result is clipped to the frame.
 
-Speed: the fixed-shape search branch (backbone + necks) can run in ONNX Runtime (``backend=
-"onnxruntime"``, the default when ``onnxruntime`` imports); the head runs in PyTorch. A parity test
-checks both paths agree.
+Speed: the fixed-shape search branch (backbone + necks) runs in ONNX Runtime through the shared
+:class:`adaptrack.export.OnnxBranches` (``backend="onnxruntime"``, the default when it is available);
+the small head runs in PyTorch. A parity test checks both paths agree.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -163,6 +162,20 @@ class SiamFCppNet(nn.Module):
         """``x`` (B, 3, S, S) RGB 0..255 -> (cls search map, reg search map)."""
         return self.search_neck(self.features(x))
 
+    def template(self, z: torch.Tensor) -> torch.Tensor:
+        """Template branch as one tensor (cls and reg kernels stacked on channels), the shape
+        :class:`adaptrack.export.OnnxBranches` exports."""
+        return torch.cat(self.template_branch(z), dim=1)
+
+    def search(self, x: torch.Tensor) -> torch.Tensor:
+        """Search branch as one tensor (cls and reg maps stacked on channels)."""
+        return torch.cat(self.search_branch(x), dim=1)
+
+    def split(self, t: torch.Tensor):
+        """Undo the channel stacking of :meth:`template` / :meth:`search`."""
+        c = t.shape[1] // 2
+        return t[:, :c], t[:, c:]
+
     def head(self, kernels, searches):
         """Depthwise correlation + towers -> ``cls`` (B,1,m,m) logits, ``quality`` (B,1,m,m) logits,
         ``ltrb`` (B,4,m,m) distances in search-crop pixels."""
@@ -196,41 +209,6 @@ def read_weights_arch(weights) -> dict:
         return {}
     blob = torch.load(path, map_location="cpu", weights_only=True)
     return dict(blob.get("arch") or {}) if isinstance(blob, dict) else {}
-
-
-class _OrtSearchBranch:
-    """The search branch (backbone + necks) exported to ONNX and run by ONNX Runtime (fixed input size)."""
-
-    def __init__(self, net: SiamFCppNet, size: int, num_threads: int = 0):
-        import io
-
-        import onnxruntime as ort
-
-        class _Search(nn.Module):
-            def __init__(self, n):
-                super().__init__()
-                self.n = n
-
-            def forward(self, x):
-                return self.n.search_branch(x)
-
-        buf = io.BytesIO()
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # tracer / deprecation chatter of the exporter
-            torch.onnx.export(
-                _Search(net).eval(), (torch.zeros(1, 3, size, size),), buf,
-                input_names=["x"], output_names=["cls", "reg"], opset_version=17, dynamo=False,
-            )
-        so = ort.SessionOptions()
-        if num_threads > 0:
-            so.intra_op_num_threads = int(num_threads)
-        so.inter_op_num_threads = 1
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(buf.getvalue(), so, providers=["CPUExecutionProvider"])
-
-    def __call__(self, x: torch.Tensor):
-        cls, reg = self.session.run(None, {"x": x.numpy()})
-        return torch.from_numpy(cls), torch.from_numpy(reg)
 
 
 @register_tracker(
@@ -270,7 +248,7 @@ class SiamFCppTracker(Tracker):
         self.positions = score_positions(self.map_size, self.stride, p.template_size)
         win = np.hanning(self.map_size)
         self.window = np.outer(win, win).ravel()
-        self._search = None
+        self._branches = None
         self.backend = self._choose_backend(p.backend)
         self.adaptation_info: dict = {}
 
@@ -284,7 +262,11 @@ class SiamFCppTracker(Tracker):
         if backend == "torch":
             return "torch"
         try:
-            self._search = _OrtSearchBranch(self.net, self.params.search_size, self.params.num_threads)
+            from ..export import OnnxBranches
+
+            self._branches = OnnxBranches.from_net(
+                self.net, self.params.template_size, self.params.search_size, 1, self.params.num_threads or None
+            )
             return "onnxruntime"
         except Exception:  # noqa: BLE001 - fall back to PyTorch when ONNX export / ORT is unavailable
             if backend == "onnxruntime":
@@ -364,7 +346,10 @@ class SiamFCppTracker(Tracker):
 
     @torch.inference_mode()
     def _infer(self, x: torch.Tensor):
-        searches = self._search(x) if self.backend == "onnxruntime" else self.net.search_branch(x)
+        if self._branches is not None:
+            searches = self.net.split(self._branches.search(x))
+        else:
+            searches = self.net.search_branch(x)
         cls, quality, ltrb = self.net.head(self._kernels, searches)
         score = (torch.sigmoid(cls) * torch.sigmoid(quality)).reshape(-1).numpy().astype(np.float64)
         return score, ltrb.reshape(4, -1).numpy().astype(np.float64)

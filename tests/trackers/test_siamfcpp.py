@@ -133,27 +133,22 @@ def test_onnxruntime_search_branch_matches_torch():
     x = torch.rand(1, 3, 256, 256) * 255
     with torch.no_grad():
         ref = tr.net.search_branch(x)
-    got = tr._search(x)
+    got = tr.net.split(tr._branches.search(x))
     for a, b in zip(ref, got):
         assert torch.allclose(a, b, atol=1e-3 * max(1.0, a.abs().max().item()))
 
 
 @pytest.mark.skipif(not SiamFCppTracker.has_default_weights(), reason="bundled SiamFC++ weights not trained yet")
-def test_bundled_weights_follow_a_moving_target():
+def test_bundled_weights_follow_the_demo_target():
+    from adaptrack.demo_clip import make_demo_clip
+    from adaptrack.geometry import rect_iou
+
+    clip = make_demo_clip(num_frames=41)  # the moving, scaling target before the occlusion
     tr = adaptrack.create("siamfcpp", backend="torch")
-    rng = np.random.default_rng(3)
-    bg = _textured_frame(seed=1)
-    patch = (rng.random((5, 5, 3)) * 255).astype(np.uint8)
-    patch = np.kron(patch, np.ones((8, 8, 1), dtype=np.uint8))  # 40x40 textured object
-    errs = []
-    for i in range(12):
-        x, y = 60 + 8 * i, 90 + 3 * i
-        f = bg.copy()
-        f[y : y + 40, x : x + 40] = patch
-        if i == 0:
-            tr.initialize(f, (x, y, 40, 40))
-            continue
-        out = tr.track(f)
-        cx, cy = out.box[0] + out.box[2] / 2, out.box[1] + out.box[3] / 2
-        errs.append(math.hypot(cx - (x + 20), cy - (y + 20)))
-    assert max(errs) < 12.0, errs
+    tr.initialize(clip.frames[0], clip.boxes[0])
+    boxes = np.array([tr.track(f).box for f in clip.frames[1:]])
+    iou = rect_iou(boxes, clip.boxes[1:])
+    assert iou.mean() > 0.5 and iou.min() > 0.3, iou
+    # a tracker that stayed put would lose it: the target moves well beyond its own size
+    moved = np.hypot(*(clip.boxes[-1, :2] - clip.boxes[0, :2]))
+    assert moved > clip.boxes[0, 2]
