@@ -42,7 +42,7 @@ __all__ = ["DEFAULTS", "build", "export", "forward_train", "make_tracker"]
 
 DEFAULTS = {
     # trainer
-    "epochs": 8,
+    "epochs": 18,
     "batch_size": 16,
     "lr": 1e-2,
     "lr_end": 1e-4,
@@ -81,7 +81,7 @@ DEFAULTS = {
     "cache": True,
     "cache_dir": "cache",
     "cache_pool": 1200,
-    "cache_pools": 1,
+    "cache_pools": 3,
     "feature_crop": 24,  # search-feature window per step (cells); 0 = whole map
     # validation
     "val_pairs": 128,
