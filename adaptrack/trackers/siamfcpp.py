@@ -315,8 +315,11 @@ class SiamFCppTracker(Tracker):
         if cached is not None and cached[0] is x:
             searches = cached[1]
         else:
-            with torch.no_grad():
-                searches = self.net.search_branch(x)
+            with torch.no_grad():  # constant w.r.t. z: computed once per search image
+                if self._branches is not None:
+                    searches = tuple(t.clone() for t in self.net.split(self._branches.search(x)))
+                else:
+                    searches = self.net.search_branch(x)
             self._loss_search_cache = (x, searches)
         cls, quality, ltrb = self.net.head(self.net.template_branch(z), searches)
         targets = siamfcpp_targets(

@@ -39,7 +39,7 @@ __all__ = ["DEFAULTS", "build", "export", "siamfcpp_targets", "siamfcpp_loss", "
 
 DEFAULTS = {
     # trainer
-    "epochs": 14,
+    "epochs": 10,
     "batch_size": 32,
     "lr": 3e-3,
     "lr_end": 3e-5,
@@ -62,9 +62,9 @@ DEFAULTS = {
     "focal_alpha": 0.25,
     "focal_gamma": 2.0,
     # data
-    "pool_size": 3000,
-    "num_pools": 3,
-    "val_samples": 400,
+    "pool_size": 1500,
+    "num_pools": 2,
+    "val_samples": 200,
     "image_prob": 0.35,
     "neg_prob": 0.1,
     "search_shift": 48.0,
