@@ -83,29 +83,33 @@ def sweep_factory(eps, alpha, steps):
     return make
 
 
-def init_cost(bases, sequences, threads=2, repeats=3):
-    """Median ms of ``initialize`` on each sequence's first frame, without and with adaptation."""
+def init_cost(bases, sequences, threads=1, repeats=3):
+    """Median wall and process-CPU ms of ``initialize`` on each sequence's first frame, without and with
+    adaptation, and of the adaptation module alone."""
     torch.set_num_threads(threads)
     rows = []
     for b in bases:
         plain = adaptrack.create(b)
         adv = adaptrack.create(b, variant="adversarial")
-        t_plain, t_adv, t_mod = [], [], []
+        acc = {k: [] for k in ("plain_wall", "plain_cpu", "adv_wall", "adv_cpu", "mod_wall", "mod_cpu")}
         for seq in sequences:
             frame, box = seq.frame(0), seq.boxes[0]
             for _ in range(repeats):
-                t0 = time.perf_counter()
-                plain.initialize(frame, box)
-                t_plain.append(1000 * (time.perf_counter() - t0))
-                t0 = time.perf_counter()
-                adv.initialize(frame, box)
-                t_adv.append(1000 * (time.perf_counter() - t0))
-                t_mod.append(adv.adaptation_info.get("ms", float("nan")))
-        rows.append((b, float(np.median(t_plain)), float(np.median(t_adv)), float(np.median(t_mod))))
+                for key, tr in (("plain", plain), ("adv", adv)):
+                    t0, c0 = time.perf_counter(), time.process_time()
+                    tr.initialize(frame, box)
+                    acc[key + "_wall"].append(1000 * (time.perf_counter() - t0))
+                    acc[key + "_cpu"].append(1000 * (time.process_time() - c0))
+                acc["mod_wall"].append(adv.adaptation_info.get("ms", float("nan")))
+                acc["mod_cpu"].append(adv.adaptation_info.get("cpu_ms", float("nan")))
+        rows.append((b, {k: float(np.median(v)) for k, v in acc.items()}))
     return rows
 
 
 def tracking_fps(name, seq, threads=2, frames=200, **kw):
+    """Frames per second of ``track`` on ``seq``: from the median wall time per frame and from the median
+    process CPU time per frame (with one thread the latter is what one dedicated core would give, even
+    when other processes share the machine)."""
     torch.set_num_threads(threads)
     tr = adaptrack.create(name, **kw)
     n = min(len(seq), frames + 1)
@@ -114,12 +118,13 @@ def tracking_fps(name, seq, threads=2, frames=200, **kw):
     for f in imgs[1:6]:  # warm-up
         tr.track(f)
     tr.initialize(imgs[0], seq.boxes[0])
-    ts = []
+    wall, cpu = [], []
     for f in imgs[1:]:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         tr.track(f)
-        ts.append(time.perf_counter() - t0)
-    return 1.0 / float(np.median(ts)), 1.0 / float(np.mean(ts))
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return 1.0 / float(np.median(wall)), 1.0 / float(np.median(cpu))
 
 
 def main(argv=None) -> int:
@@ -128,9 +133,10 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--bases", nargs="*", default=list(BASES))
     ap.add_argument("--no-sweep", action="store_true")
+    ap.add_argument("--no-timing", action="store_true", help="accuracy tables only")
     ap.add_argument("--no-peer", action="store_true", help="leave CSRT out")
     ap.add_argument("--max-frames", type=int, default=None, help="only the first N frames of each sequence")
-    ap.add_argument("--threads", type=int, default=2, help="threads for the timing parts")
+    ap.add_argument("--threads", type=int, default=2, help="threads for the speed part (init cost: 1)")
     args = ap.parse_args(argv)
 
     from adaptrack.datasets.shared import load_split
@@ -179,19 +185,29 @@ def main(argv=None) -> int:
                 if k in per1:
                     print(f"  {k}: {100 * per0[k].get('auc', np.nan):.1f} -> {100 * per1[k].get('auc', np.nan):.1f}")
 
-    print(f"\n## Initialisation cost ({args.threads} threads, median over the first frames of the val sequences)\n")
-    print("| base | init ms | init ms with adaptation | adaptation ms (module) |")
-    print("|---|---|---|---|")
-    for b, tp, ta, tm in init_cost(bases, seqs[: min(len(seqs), 6)], args.threads):
-        print(f"| {b} | {tp:.1f} | {ta:.1f} | {tm:.1f} |")
+    if args.no_timing:
+        return 0
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        load = float("nan")
+    print(f"\n## Initialisation cost (1 thread; median over the first frames of 6 val sequences x 3; load average {load:.1f})\n")
+    print("| base | init wall ms | init CPU ms | with adaptation: wall ms | CPU ms | adaptation alone: wall ms | CPU ms |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for b, r in init_cost(bases, seqs[: min(len(seqs), 6)], 1):
+        print(f"| {b} | {r['plain_wall']:.0f} | {r['plain_cpu']:.0f} | {r['adv_wall']:.0f} | {r['adv_cpu']:.0f} | "
+              f"{r['mod_wall']:.0f} | {r['mod_cpu']:.0f} |")
 
     if "siamfcpp" in bases:
-        print(f"\n## SiamFC++ tracking speed ({args.threads} threads, {seqs[6].name})\n")
-        print("| backend | FPS (median frame) | FPS (mean) |")
-        print("|---|---|---|")
+        print(f"\n## SiamFC++ tracking speed ({seqs[6].name}, 200 frames; load average {load:.1f})\n")
+        print("| backend | threads | FPS from median wall time | FPS from median CPU time |")
+        print("|---|---:|---:|---:|")
         for backend in ("onnxruntime", "torch"):
-            med, mean = tracking_fps("siamfcpp", seqs[6], args.threads, backend=backend)
-            print(f"| {backend} | {med:.0f} | {mean:.0f} |")
+            for th in (1, args.threads):
+                wall, cpu = tracking_fps("siamfcpp", seqs[6], th, backend=backend)
+                print(f"| {backend} | {th} | {wall:.0f} | {cpu:.0f} |")
+                if th == args.threads:
+                    break
     return 0
 
 
