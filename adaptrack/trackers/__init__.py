@@ -23,11 +23,16 @@ def has_default_weights(name: str) -> bool:
     """Whether tracker ``name`` can run with ``weights="default"``.
 
     A tracker class answers through its ``has_default_weights()`` classmethod (OpenCV's trackers, which
-    need no weights, answer ``True``). A class without one is not assumed ready: ``False``.
+    need no weights, answer ``True``). For a class without one, the answer is whether the bundled file
+    ``adaptrack/weights/<name>.pt`` exists.
     """
     cls = get_entry(name).cls
     check = getattr(cls, "has_default_weights", None)
-    return False if check is None else bool(check())
+    if check is not None:
+        return bool(check())
+    from ..weights import has_bundled
+
+    return has_bundled(name)
 
 
 def default_tracker_name() -> str:

@@ -19,9 +19,9 @@ def clip():
 def test_clip_shape_speed_and_determinism(clip):
     assert clip.frames.shape == (DEMO_FRAMES, DEMO_SIZE[1], DEMO_SIZE[0], 3) and clip.frames.dtype == np.uint8
     assert clip.boxes.shape == (DEMO_FRAMES, 4)
-    t = time.perf_counter()
+    t = time.process_time()  # CPU time: wall time on a shared machine says little
     again = make_demo_clip()
-    assert time.perf_counter() - t < 2.0
+    assert time.process_time() - t < 2.0
     np.testing.assert_array_equal(again.frames, clip.frames)
     np.testing.assert_array_equal(again.boxes, clip.boxes)
     short = make_demo_clip(num_frames=20)
