@@ -125,11 +125,13 @@ class IoUNet(nn.Module):
     # -- refinement ----------------------------------------------------------------------------------
     @torch.enable_grad()
     def refine(self, modulation, iou_features, boxes: torch.Tensor, iterations: int = 5, step_length: float = 1.0,
-               step_decay: float = 1.0, min_size: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+               step_decay: float = 1.0, min_size: float = 1.0, score_final: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """Gradient ascent on the predicted IoU w.r.t. box coordinates (ATOM sec. 3.4).
 
         ``boxes`` ``(B, P, 4)`` xywh. Each step moves ``b += step * (w, h, w, h) * dIoU/db`` (the gradient is
-        scaled by the box size so the step is relative). Returns the refined boxes and their predicted IoU.
+        scaled by the box size so the step is relative). Returns the refined boxes and their predicted IoU:
+        of the returned boxes with ``score_final``, else (cheaper, as ATOM does) the IoU predicted in the
+        last iteration, just before its step.
         """
         mod = tuple(m.detach() for m in modulation)
         feats = tuple(f.detach() for f in iou_features)
@@ -144,6 +146,7 @@ class IoUNet(nn.Module):
                 b = b + step * scale * grad
                 b[..., 2:] = b[..., 2:].clamp(min=min_size)
             step *= step_decay
-        with torch.no_grad():
-            iou = self.predict_iou(mod, feats, b)
+        if score_final or iterations <= 0:
+            with torch.no_grad():
+                iou = self.predict_iou(mod, feats, b)
         return b.detach(), iou.detach()

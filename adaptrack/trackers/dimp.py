@@ -711,7 +711,7 @@ class DiMPTracker(Tracker):
             boxes.append(np.concatenate([cj - sj / 2, sj]))
         b = torch.tensor(np.asarray(boxes), dtype=torch.float32)[None]
         refined, iou = self.net.iou_net.refine(self.modulation, iou_feat, b, p.box_refinement_iterations, p.box_refinement_step,
-                                               min_size=1.0)
+                                               min_size=1.0, score_final=False)
         refined, iou = refined[0].numpy(), iou[0].numpy()
         ar = refined[:, 2] / refined[:, 3]
         ok = (ar < p.maximal_aspect_ratio) & (ar > 1.0 / p.maximal_aspect_ratio)

@@ -131,7 +131,7 @@ import adaptrack  # noqa: E402
 from adaptrack.errors import InvalidBoxError  # noqa: E402
 from adaptrack.trackers.dimp import SampleMemory  # noqa: E402
 
-VARIANTS = ["init_only", "gd", "fixed_loss", "no_update", "model_averaging"]
+VARIANTS = ["init_only", "gd", "fixed_loss", "no_update", "model_averaging", "fast"]
 
 
 def _scene(cx, cy, H=200, W=260, seed=0):
