@@ -44,8 +44,10 @@ def run(args) -> int:
     h, w = clip.frames.shape[1:3]
     print(f"demo clip: {len(clip)} frames of {w}x{h}, generated in {gen:.2f} s (seed {args.seed})")
 
-    tracker = build_tracker(name, variant, args.weights)
     label = tracker_label(name, variant)
+    how = "" if args.tracker else " (the default tracker; --tracker NAME picks another, `adaptrack list` shows them)"
+    print(f"tracking with {label}{how}")
+    tracker = build_tracker(name, variant, args.weights)
 
     def with_truth(i, frame):
         return draw_box(frame, clip.boxes[i], color=(255, 255, 255), thickness=1)

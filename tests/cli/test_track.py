@@ -43,20 +43,20 @@ def box_arg(b):
 
 def test_track_image_folder_writes_boxes_and_video(folder, clip, tmp_path, capsys):
     out = tmp_path / "out"
-    rc = main(["track", str(folder), "--box", box_arg(clip.boxes[0]), "--tracker", "csrt", "--out", str(out), "--quiet"])
+    rc = main(["track", str(folder), "--box", box_arg(clip.boxes[0]), "--tracker", "medianflow", "--out", str(out), "--quiet"])
     assert rc == 0
     captured = capsys.readouterr()
     # outputs are named after the sequence folder (the parent of img/) and the tracker
-    boxes = np.loadtxt(out / "walk_csrt.txt", delimiter=",")
+    boxes = np.loadtxt(out / "walk_medianflow.txt", delimiter=",")
     assert boxes.shape == (24, 4)
     np.testing.assert_allclose(boxes[0], clip.boxes[0])
     assert rect_iou(boxes, clip.boxes).mean() > 0.7
-    cap = cv2.VideoCapture(str(out / "walk_csrt.mp4"))
+    cap = cv2.VideoCapture(str(out / "walk_medianflow.mp4"))
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 24
     ok, frame = cap.read()
     assert ok and frame.shape == clip.frames.shape[1:]
     cap.release()
-    assert "tracked 24 frames with csrt" in captured.out and "FPS" in captured.out
+    assert "tracked 24 frames with medianflow" in captured.out and "FPS" in captured.out
 
 
 def test_track_video_no_video_max_frames(video, clip, tmp_path, capsys):
