@@ -461,6 +461,8 @@ class DiMPParams:
     iou_select_topk: int = 3
     maximal_aspect_ratio: float = 6.0
     min_size: float = 4.0  # pixels
+    size_update_rate: float = 0.3  # new size = old^(1-rate) * IoU-Net size^rate (1: the IoU-Net box as is)
+    iou_accept: float = 0.0  # IoU-Net box used only if its predicted IoU >= this, else peak + old size
     seed: int = 0
     threads: int | None = None  # torch threads (None: leave as is)
     backend: str = "auto"  # per-frame branch: "auto" (onnxruntime if it imports) | "torch" | "onnxruntime"
@@ -711,7 +713,7 @@ class DiMPTracker(Tracker):
             boxes.append(np.concatenate([cj - sj / 2, sj]))
         b = torch.tensor(np.asarray(boxes), dtype=torch.float32)[None]
         refined, iou = self.net.iou_net.refine(self.modulation, iou_feat, b, p.box_refinement_iterations, p.box_refinement_step,
-                                               min_size=1.0, score_final=False)
+                                               min_size=1.0)
         refined, iou = refined[0].numpy(), iou[0].numpy()
         ar = refined[:, 2] / refined[:, 3]
         ok = (ar < p.maximal_aspect_ratio) & (ar > 1.0 / p.maximal_aspect_ratio)
@@ -719,6 +721,8 @@ class DiMPTracker(Tracker):
             return init_box
         refined, iou = refined[ok], iou[ok]
         top = np.argsort(-iou)[: p.iou_select_topk]
+        if float(iou[top].mean()) < p.iou_accept:
+            return init_box
         return refined[top].mean(0)
 
     @torch.no_grad()
@@ -739,7 +743,9 @@ class DiMPTracker(Tracker):
         est = self._estimate_box((f3, f4), init) if p.use_iou_net else init
         box = self._crop_to_frame(est, crop_pos, side)
         H, W = frame.shape[:2]
-        self.size = np.clip(box[2:], p.min_size, [W, H])
+        r = p.size_update_rate
+        size = np.exp((1 - r) * np.log(self.size) + r * np.log(np.maximum(box[2:], 1e-3)))
+        self.size = np.clip(size, p.min_size, [W, H])
         self.pos = np.clip(box[:2] + box[2:] / 2, 0, [W, H])
         self.box = np.concatenate([self.pos - self.size / 2, self.size])
         # the new training sample: this crop, labelled with the estimated box (crop px)
