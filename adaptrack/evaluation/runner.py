@@ -23,6 +23,7 @@ all ranks may write to one shared folder, or to separate folders that the report
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -33,6 +34,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..io.writers import atomic_write_text
 from .protocols import OPEResult, VOTRun, format_vot_entry, run_ope, run_vot_supervised, vot_run_signature
 
 __all__ = [
@@ -45,7 +47,6 @@ __all__ = [
     "read_vot_runs",
     "result_origin",
     "to_result_origin",
-    "write_text_atomic",
     "shard",
 ]
 
@@ -94,19 +95,6 @@ def parse_tracker_spec(spec) -> TrackerSpec:
 
 # ----------------------------------------------------------------------------------------------------------
 # files
-
-
-def write_text_atomic(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and ``os.replace`` (never a partial file)."""
-    d = os.path.dirname(path)
-    if d:
-        os.makedirs(d, exist_ok=True)
-    tmp = os.path.join(d, f".{os.path.basename(path)}.tmp{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _seq_parts(name: str) -> list[str]:
@@ -213,8 +201,8 @@ def _run_one(spec: TrackerSpec, seq, protocol: str, out_dir, dataset: str, opts:
     try:
         if protocol == "ope":
             r: OPEResult = run_ope(spec.create(), seq)
-            write_text_atomic(paths["times"], _fmt_times(r.times))
-            write_text_atomic(paths["boxes"], _fmt_boxes(to_result_origin(r.boxes, result_origin(seq))))  # written last: marks completion
+            atomic_write_text(paths["times"], _fmt_times(r.times))
+            atomic_write_text(paths["boxes"], _fmt_boxes(to_result_origin(r.boxes, result_origin(seq))))  # written last: marks completion
         else:
             done = read_vot_runs(d, seq.name)
             tfile = os.path.join(d, f"{_vot_base(seq.name)}_time.txt")
@@ -229,9 +217,9 @@ def _run_one(spec: TrackerSpec, seq, protocol: str, out_dir, dataset: str, opts:
                 cols.append(run.times)
                 mat = np.column_stack(cols)
                 text = "\n".join(",".join("NaN" if not np.isfinite(v) else f"{v:.6f}" for v in row) for row in mat)
-                write_text_atomic(tfile, text + "\n")
+                atomic_write_text(tfile, text + "\n")
                 lines = "\n".join(format_vot_entry(e) for e in run.trajectory) + "\n"
-                write_text_atomic(_vot_rep_path(d, seq.name, rep), lines)
+                atomic_write_text(_vot_rep_path(d, seq.name, rep), lines)
 
             done_runs = [VOTRun(t) for t in done]
             run_vot_supervised(
@@ -243,7 +231,7 @@ def _run_one(spec: TrackerSpec, seq, protocol: str, out_dir, dataset: str, opts:
     except Exception as e:  # noqa: BLE001 - a failed sequence is recorded and the run goes on
         res["status"] = "failed"
         res["error"] = f"{type(e).__name__}: {e}"
-        write_text_atomic(err_path, _error_text(e))
+        atomic_write_text(err_path, _error_text(e))
     res["seconds"] = time.perf_counter() - t0
     return res
 
@@ -253,11 +241,27 @@ _WORKER: dict = {}
 
 
 def _single_thread():
-    """One compute thread per worker process (the pool provides the parallelism)."""
+    """One compute thread per worker process (the pool provides the parallelism).
+
+    OpenCV's thread count is not touched here: reconfiguring OpenCV's pthread pool in a forked child
+    deadlocks (it waits on the parent's worker threads, which do not exist in the child). The parent
+    sets OpenCV to one thread before forking instead (:func:`_opencv_threads`).
+    """
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(1)
-    if "cv2" in sys.modules:
-        sys.modules["cv2"].setNumThreads(1)
+
+
+@contextlib.contextmanager
+def _opencv_threads(n: int):
+    """OpenCV's thread count set to ``n`` for the block (before forking workers), then restored."""
+    import cv2
+
+    old = cv2.getNumThreads()
+    cv2.setNumThreads(n)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(old)
 
 
 def _init_worker(specs, sequences, protocol, out_dir, dataset, opts):
@@ -389,23 +393,24 @@ def run_eval(
             import multiprocessing as mp
 
             ctx = mp.get_context("fork")
-            ex = ProcessPoolExecutor(
-                max_workers=min(int(workers), len(tasks)), mp_context=ctx, initializer=_init_worker,
-                initargs=(specs, sequences, protocol, out_dir, dataset, opts),
-            )
-            try:
-                pending = {ex.submit(_worker_task, ti, si) for ti, si in tasks}
-                while pending:
-                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for fut in finished:
-                        record(fut.result())
-            except BaseException:
-                ex.shutdown(wait=False, cancel_futures=True)
-                for p in list(getattr(ex, "_processes", {}).values()):
-                    p.terminate()
-                raise
-            else:
-                ex.shutdown(wait=True)
+            with _opencv_threads(1):  # before the fork: children must not reconfigure OpenCV's pool
+                ex = ProcessPoolExecutor(
+                    max_workers=min(int(workers), len(tasks)), mp_context=ctx, initializer=_init_worker,
+                    initargs=(specs, sequences, protocol, out_dir, dataset, opts),
+                )
+                try:
+                    pending = {ex.submit(_worker_task, ti, si) for ti, si in tasks}
+                    while pending:
+                        finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                        for fut in finished:
+                            record(fut.result())
+                except BaseException:
+                    ex.shutdown(wait=False, cancel_futures=True)
+                    for p in list(getattr(ex, "_processes", {}).values()):
+                        p.terminate()
+                    raise
+                else:
+                    ex.shutdown(wait=True)
     finally:
         bar.close()
         summary.seconds = time.perf_counter() - t_start

@@ -23,6 +23,13 @@ from ..image import as_rgb_uint8
 __all__ = ["atomic_write_text", "write_boxes", "read_boxes_file", "draw_box", "AnnotatedVideoWriter"]
 
 
+def _default_mode() -> int:
+    """``0o666`` less the process umask: the mode ``open()`` would give a new file (mkstemp gives 0600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` to ``path`` atomically (temporary file in the same folder + ``os.replace``)."""
     path = os.fspath(path)
@@ -34,6 +41,7 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, _default_mode())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -143,6 +151,7 @@ class AnnotatedVideoWriter:
             raise AdaptrackError(f"no frame was written to {self.path}")
         self._writer.release()
         self._writer = None
+        os.chmod(self._tmp, _default_mode())
         os.replace(self._tmp, self.path)
         self._tmp = None
 

@@ -181,3 +181,28 @@ def test_results_are_written_in_the_datasets_native_origin(tmp_path):
         assert np.allclose(raw[:, 2:], q.boxes[:, 2:], atol=1e-3)
     rep = evaluate(tmp_path / "out", seqs, "syn")
     assert rep.rows[0]["auc"] == pytest.approx(20 / 21)
+
+
+_POOL_AFTER_OPENCV_SCRIPT = r"""
+import sys
+sys.path.insert(0, {repo!r})
+import cv2, numpy as np
+cv2.setNumThreads(2)
+img = np.random.default_rng(0).integers(0, 255, (1080, 1920, 3), dtype=np.uint8)
+for _ in range(20):  # start OpenCV's worker threads in the parent
+    cv2.GaussianBlur(cv2.resize(img, (1280, 720)), (9, 9), 0)
+from tests.evaluation.helpers import make_sequence
+from adaptrack.evaluation.runner import run_eval
+seqs = [make_sequence({data!r}, f"s{{i}}", n=8) for i in range(4)]
+s = run_eval(["test_blob"], seqs, out_dir={out!r}, dataset="syn", workers=2, progress=False)
+assert len(s.done) == 4, s
+assert cv2.getNumThreads() == 2  # restored after the pool
+print("ok")
+"""
+
+
+def test_process_pool_after_opencv_used_threads_does_not_hang(tmp_path):
+    """Forked workers must not touch OpenCV's thread pool (reconfiguring it after fork deadlocks)."""
+    script = _POOL_AFTER_OPENCV_SCRIPT.format(repo=REPO, data=str(tmp_path / "data"), out=str(tmp_path / "out"))
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr[-2000:]

@@ -72,3 +72,18 @@ def test_annotated_video_writer_discards_on_error(tmp_path):
     assert os.listdir(tmp_path) == []
     with pytest.raises(AdaptrackError, match="no frame"):
         AnnotatedVideoWriter(tmp_path / "none.mp4").close()
+
+
+def test_atomic_files_get_the_ordinary_file_mode(tmp_path):
+    """Temporary files are 0600; the finished file must have the mode open() would give (0666 & ~umask)."""
+    import stat
+
+    from adaptrack.io.writers import atomic_write_text
+
+    old = os.umask(0o022)
+    try:
+        p = tmp_path / "boxes.txt"
+        atomic_write_text(p, "1,2,3,4\n")
+        assert stat.S_IMODE(os.stat(p).st_mode) == 0o644
+    finally:
+        os.umask(old)
