@@ -89,6 +89,7 @@ def test_tracking_auc_callback_with_an_oracle_tracker():
     assert res["val_auc"] == pytest.approx(success_auc_local([1.0] + [iou] * 5), rel=1e-6)
 
 
+@pytest.mark.slow
 def test_torchrun_ddp_two_processes(tmp_path):
     torchrun = shutil.which("torchrun") or os.path.join(os.path.dirname(sys.executable), "torchrun")
     if not os.path.isfile(torchrun):
