@@ -204,3 +204,27 @@ def test_onnx_backend_matches_torch(siamfc):
     for a, b in zip(results["torch"], results["onnx"]):
         np.testing.assert_allclose(a.box, b.box, atol=0.5)
         assert abs(a.extras["peak_logit"] - b.extras["peak_logit"]) < 1e-2 * max(1.0, abs(a.extras["peak_logit"]))
+
+
+def test_bundled_weights_follow_a_moving_target():
+    from adaptrack.weights import has_bundled
+
+    if not has_bundled("gradnet"):
+        pytest.skip("gradnet weights not bundled yet")
+    rng = np.random.default_rng(0)
+    frames, boxes = [], []
+    for t in range(12):
+        f = (rng.random((200, 240, 3)) * 60 + 40).astype(np.uint8)
+        x, y = 90 + 5 * t, 80 + 3 * t
+        f[y : y + 28, x : x + 28] = (230, 40, 40)
+        f[y + 8 : y + 20, x + 8 : x + 20] = (30, 200, 60)
+        frames.append(f)
+        boxes.append((x, y, 28, 28))
+    tr = create("gradnet")
+    tr.initialize(frames[0], boxes[0])
+    for f in frames[1:]:
+        out = tr.track(f)
+    assert tr.updates >= 1  # the online update ran on this easy sequence
+    centre = out.box[:2] + out.box[2:] / 2
+    truth = np.array(boxes[-1][:2]) + 14
+    assert np.linalg.norm(centre - truth) < 10
