@@ -107,12 +107,14 @@ def test_bad_backend_and_alignment_raise():
         SiamFCTracker(SiamFCParams(exemplar_size=127, instance_size=255), weights=None)
 
 
-@pytest.mark.skipif(not has_bundled("siamfc"), reason="bundled siamfc weights not trained yet")
-def test_bundled_weights_track_the_demo_clip():
+@pytest.mark.parametrize("weights_name,variant", [("siamfc", None), ("siamfc_lite_s8s16", "lite_s8s16")])
+def test_bundled_weights_track_the_demo_clip(weights_name, variant):
+    if not has_bundled(weights_name):
+        pytest.skip(f"bundled {weights_name} weights not trained yet")
     from adaptrack.demo_clip import make_demo_clip
 
     clip = make_demo_clip(40)
-    tracker = adaptrack.create("siamfc")
+    tracker = adaptrack.create("siamfc", variant=variant)
     tracker.initialize(clip.frames[0], clip.boxes[0])
     ious = [rect_iou(tracker.track(f).box, b) for f, b in zip(clip.frames[1:], clip.boxes[1:])]
     assert np.mean(ious) > 0.6
