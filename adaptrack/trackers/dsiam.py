@@ -207,6 +207,7 @@ class DSiamParams:
     backend: str = "onnx"  # "onnx" (ONNX Runtime for the fixed-shape backbone + adjust passes) | "torch"
     channels_last: bool = True
     weights_name: str = "dsiam"  # bundled file adaptrack/weights/<weights_name>.pt
+    adaptation: dict | None = None  # template adaptation, e.g. {method: bim, eps: 8, alpha: 2, steps: 5}
 
     def __post_init__(self):
         self.layers = tuple(self.layers)
@@ -396,6 +397,58 @@ class DSiamTracker(Tracker):
             self.w = self.net.learn_w({n: t[:1] for n, t in f.items()}, {n: t[1:] for n, t in f.items()})
 
     # -- tracking loop ---------------------------------------------------------------------------------
+
+    # -- template adaptation protocol (adaptrack.adaptation.adversarial_template; added for AUTracker) ----
+    def adaptation_pair(self, frame: np.ndarray, box):
+        """First-frame exemplar ``z`` (1,3,Z,Z), search image ``x`` (1,3,X,X) centred on ``box`` (float RGB
+        0..255) and the box in search-crop pixels ``(x, y, w, h)``."""
+        p = self.params
+        box = np.asarray(box, dtype=np.float64)
+        center = box[:2] + box[2:] / 2.0
+        s_z, s_x = window_sizes(box[2:], p.context, p.exemplar_size, p.instance_size)
+        avg = frame_mean(frame)
+        z = frames_to_tensor(crop_and_resize(frame, center, s_z, p.exemplar_size, avg))
+        x = frames_to_tensor(crop_and_resize(frame, center, s_x, p.instance_size, avg))
+        k = p.instance_size / s_x
+        w, h = box[2] * k, box[3] * k
+        return z, x, torch.tensor([(p.instance_size - w) / 2, (p.instance_size - h) / 2, w, h], dtype=torch.float32)
+
+    def _adaptation_labels(self, shape, stride, box_in_x, label, radius):
+        """SiamFC labels around the box centre: the training radius (``"true"``) or only the nearest
+        cell (``"peak"``, the target label of the target-class method)."""
+        from ..training.losses import siamfc_labels
+
+        if label not in ("true", "peak"):
+            raise ValueError(f"template_loss label must be 'true' or 'peak', got {label!r}")
+        b = torch.as_tensor(box_in_x, dtype=torch.float32).reshape(4)
+        offset = (b[:2] + b[2:] / 2 - self.params.instance_size / 2.0).reshape(1, 2)
+        r_pos = float(radius) if label == "true" else 0.75 * stride
+        return siamfc_labels(tuple(shape), stride, r_pos, offsets=offset)
+
+    def template_loss(self, z, x, box_in_x, label: str = "true"):
+        """DSiam's per-frame logistic loss (eq. 10) of exemplar ``z`` against ``x`` with the first frame's
+        background suppression ``W_1`` (``V`` = identity: ``O_1`` is the exemplar itself)."""
+        from ..training.losses import balanced_logistic_loss
+
+        cached = getattr(self, "_adapt_x", None)
+        if cached is None or cached[0] is not x:
+            with torch.no_grad():
+                cached = (x, self.net.embed(self.net.features(x)))
+            self._adapt_x = cached
+        zf = self.net.embed(self.net.features(z))
+        logits = self.net.response(zf, cached[1], None, self.w if self.params.use_w else None)
+        stride = min(self.net.backbone.strides[n] for n in self.net.layers)
+        labels, weights = self._adaptation_labels(logits.shape[-2:], stride, box_in_x, label, 16.0)
+        return balanced_logistic_loss(logits, labels, weights)
+
+    def set_template_image(self, z) -> None:
+        """Use exemplar image ``z`` as ``O_1`` from now on (``V`` restarts from the identity)."""
+        self._adapt_x = None
+        with torch.inference_mode():
+            self.z1 = self.net.embed(self.net.features(z.detach().contiguous(memory_format=torch.channels_last)))
+            self.zf = self.z1
+            self.v = None
+
     def _initialize(self, frame: np.ndarray, box: np.ndarray) -> None:
         p = self.params
         self.center = np.array([box[0] + box[2] / 2.0, box[1] + box[3] / 2.0])
@@ -413,6 +466,10 @@ class DSiamTracker(Tracker):
                 self._learn_transforms(frame)
                 if p.naive_update:
                     self.zf = self.z1
+        if self.params.adaptation:  # template adaptation (adaptrack.adaptation.adversarial_template)
+            from ..adaptation.adversarial_template import adapt_template
+
+            self.adaptation_info = adapt_template(self, frame, box, **self.params.adaptation)
 
     def _track(self, frame: np.ndarray) -> TrackOutput:
         p = self.params

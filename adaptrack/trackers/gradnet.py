@@ -228,6 +228,7 @@ class GradNetParams:
     backend: str = "onnx"  # "onnx" (ONNX Runtime for the fixed-shape search branch f_x) | "torch"
     channels_last: bool = True
     weights_name: str = "gradnet"  # bundled file adaptrack/weights/<weights_name>.pt
+    adaptation: dict | None = None  # template adaptation, e.g. {method: bim, eps: 8, alpha: 2, steps: 5}
 
     def __post_init__(self):
         if self.update_interval < 1:
@@ -332,6 +333,61 @@ class GradNetTracker(Tracker):
         out = self.net.generate(f2, xf, labels, weights, create_graph=False)
         return {k: v.detach() for k, v in out.items()}
 
+
+    # -- template adaptation protocol (adaptrack.adaptation.adversarial_template; added for AUTracker) ----
+    def adaptation_pair(self, frame: np.ndarray, box):
+        """First-frame exemplar ``z`` (1,3,Z,Z), search image ``x`` (1,3,X,X) centred on ``box`` (float RGB
+        0..255) and the box in search-crop pixels ``(x, y, w, h)``."""
+        p = self.params
+        box = np.asarray(box, dtype=np.float64)
+        center = box[:2] + box[2:] / 2.0
+        s_z, s_x = window_sizes(box[2:], p.context, p.exemplar_size, p.instance_size)
+        avg = frame_mean(frame)
+        z = frames_to_tensor(crop_and_resize(frame, center, s_z, p.exemplar_size, avg))
+        x = frames_to_tensor(crop_and_resize(frame, center, s_x, p.instance_size, avg))
+        k = p.instance_size / s_x
+        w, h = box[2] * k, box[3] * k
+        return z, x, torch.tensor([(p.instance_size - w) / 2, (p.instance_size - h) / 2, w, h], dtype=torch.float32)
+
+    def _adaptation_labels(self, shape, stride, box_in_x, label, radius):
+        """SiamFC labels around the box centre: the training radius (``"true"``) or only the nearest
+        cell (``"peak"``, the target label of the target-class method)."""
+        from ..training.losses import siamfc_labels
+
+        if label not in ("true", "peak"):
+            raise ValueError(f"template_loss label must be 'true' or 'peak', got {label!r}")
+        b = torch.as_tensor(box_in_x, dtype=torch.float32).reshape(4)
+        offset = (b[:2] + b[2:] / 2 - self.params.instance_size / 2.0).reshape(1, 2)
+        r_pos = float(radius) if label == "true" else 0.75 * stride
+        return siamfc_labels(tuple(shape), stride, r_pos, offsets=offset)
+
+    def template_loss(self, z, x, box_in_x, label: str = "true"):
+        """GradNet's final loss (eq. 8 for one pair): the logistic loss of ``beta* = U1(h_2(Z))`` generated
+        from exemplar ``z`` (eqs. 4-7, the inner gradient kept differentiable) against ``x``."""
+        from ..training.losses import balanced_logistic_loss
+
+        cached = getattr(self, "_adapt_x", None)
+        if cached is None or cached[0] is not x:
+            with torch.no_grad():
+                cached = (x, self.net.search_features(x))
+            self._adapt_x = cached
+        xf = cached[1]
+        labels, weights = self._adaptation_labels((self.response_size, self.response_size), self.stride, box_in_x,
+                                                  label, self.params.label_radius)
+        out = self.net.generate(self.net.shallow_features(z), xf, labels, weights, create_graph=True)
+        return balanced_logistic_loss(self.net.score(out["beta_star"], xf), labels, weights)
+
+    def set_template_image(self, z) -> None:
+        """Regenerate the first-frame template (eqs. 4-7) from exemplar image ``z``."""
+        self._adapt_x = None
+        with torch.no_grad():
+            f2 = self.net.shallow_features(z.detach().contiguous(memory_format=torch.channels_last))
+            out = self._generate(f2, self._xf1, (0.0, 0.0))
+            self.h2 = out["h2"]
+            self.beta1 = out["beta_star"]
+            self.template = self.beta1
+            self.threshold = float(torch.sigmoid(self.net.score(self.beta1, self._xf1)).max())
+
     def _initialize(self, frame: np.ndarray, box: np.ndarray) -> None:
         p = self.params
         self.center = np.array([box[0] + box[2] / 2.0, box[1] + box[3] / 2.0])
@@ -345,6 +401,7 @@ class GradNetTracker(Tracker):
             f2 = self.net.shallow_features(frames_to_tensor(z, p.channels_last))
             xf = self.net.search_features(frames_to_tensor(x, p.channels_last))
             out = self._generate(f2, xf, (0.0, 0.0))
+            self._xf1 = xf  # the first search region (template adaptation regenerates beta*_1 from it)
             self.h2 = out["h2"]  # h_2(Z_1), the starting point of every later update (sec. 3.4)
             self.beta1 = out["beta_star"]
             self.template = self.beta1
@@ -352,6 +409,10 @@ class GradNetTracker(Tracker):
         self.frame_index = 0
         self.reliable = None  # (search features, offset) of the latest reliable frame
         self.updates = 0
+        if self.params.adaptation:  # template adaptation (adaptrack.adaptation.adversarial_template)
+            from ..adaptation.adversarial_template import adapt_template
+
+            self.adaptation_info = adapt_template(self, frame, box, **self.params.adaptation)
 
     def _track(self, frame: np.ndarray) -> TrackOutput:
         p = self.params

@@ -101,3 +101,24 @@ def test_tracker_without_protocol_is_rejected():
     frame, box = _scene()
     with pytest.raises(TypeError, match="template adaptation"):
         adapt_template(tr, frame, box)
+
+
+@pytest.mark.parametrize("name", ["siamfc", "gradnet", "dsiam"])
+def test_adversarial_variant_on_the_siamfc_family(name):
+    from adaptrack.trackers.base import get_entry
+    from adaptrack.weights import has_bundled
+
+    assert "adversarial" in get_entry(name).variants()
+    weights = "default" if has_bundled(name) else None
+    tr = adaptrack.create(name, variant="adversarial", weights=weights, backend="torch")
+    frame, box = _scene(2)
+    tr.initialize(frame, box)
+    assert len(tr.adaptation_info["losses"]) == tr.params.adaptation["steps"]
+    out = tr.track(frame)
+    assert np.isfinite(out.box).all()
+    # the tracker's own loss goes down within the eps ball (select_best also evaluates the last iterate)
+    info = adapt_template(tr, frame, box, eps=6.0, alpha=1.5, steps=3, select_best=True)
+    assert info["losses"][-1] < info["losses"][0], info["losses"]
+    assert 0 < info["linf"] <= 6.0 + 1e-4
+    out = tr.track(frame)
+    assert np.isfinite(out.box).all()
