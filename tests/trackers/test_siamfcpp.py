@@ -152,3 +152,12 @@ def test_bundled_weights_follow_the_demo_target():
     # a tracker that stayed put would lose it: the target moves well beyond its own size
     moved = np.hypot(*(clip.boxes[-1, :2] - clip.boxes[0, :2]))
     assert moved > clip.boxes[0, 2]
+
+
+def test_template_loss_rejects_unknown_label():
+    tr = adaptrack.create("siamfcpp", weights=None, backend="torch", pretrained_backbone=False, channels=16)
+    frame = _textured_frame()
+    z, x, bx = tr.adaptation_pair(frame, np.array([100.0, 80.0, 40.0, 30.0]))
+    assert bx.tolist() == pytest.approx([128 - bx[2].item() / 2, 128 - bx[3].item() / 2, bx[2].item(), bx[3].item()])
+    with pytest.raises(ValueError, match="label"):
+        tr.template_loss(z, x, bx, label="least_likely")
