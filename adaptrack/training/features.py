@@ -12,7 +12,10 @@ only the head.
 Each pool is one file ``cache/features_<hash>.pt`` keyed by the caller's ``key`` string (recipe name,
 backbone, sampler settings, seed, sizes) plus the pool index and size: a file whose stored key differs
 is rebuilt, never silently reused, and a later run asking for more pools reuses the pools already
-built (pool ``p`` is always the sampler's epoch ``p``).
+built (pool ``p`` is always the sampler's epoch ``p``). The key cannot see the encoder's code or weights,
+so each pool file also stores ``encode``'s output for its first two samples (a probe); on load these
+two samples are encoded again and the file is rebuilt when the features differ (a backbone fix or new
+weights), instead of training a head on features the tracker will never see.
 """
 
 from __future__ import annotations
@@ -62,14 +65,39 @@ def _encode_pool(sampler, encode, p, pool_size, batch_size, dtype, image_keys, n
 
         loader = tqdm(loader, desc=f"feature cache pool {p + 1}/{num_pools}", leave=False)
     chunks: dict = {}
+    feat_keys: set = set()
     for batch in loader:
         feats = encode(batch)
+        feat_keys.update(feats)
         for k, v in feats.items():
             chunks.setdefault(k, []).append(v.detach().to(dtype))
         for k, v in batch.items():
             if k not in image_keys and torch.is_tensor(v) and k not in feats:
                 chunks.setdefault(k, []).append(v)
-    return {k: torch.cat(v) for k, v in chunks.items()}
+    data = {k: torch.cat(v) for k, v in chunks.items()}
+    return data, {k: data[k][:PROBE_SAMPLES].float() for k in sorted(feat_keys)}
+
+
+PROBE_SAMPLES = 2
+
+
+def _probe_matches(sampler, encode, p: int, probe: dict | None, dtype) -> bool:
+    """Whether ``encode`` still gives the stored features for the first samples of pool ``p``."""
+    if not probe:
+        return False  # a file from before probes existed: its encoder is unknown
+    from torch.utils.data import default_collate
+
+    sampler.set_epoch(p)
+    feats = encode(default_collate([sampler[i] for i in range(PROBE_SAMPLES)]))
+    if sorted(feats) != sorted(probe):
+        return False
+    for k, v in feats.items():
+        new = v.detach().to(dtype).float()
+        old = probe[k]
+        scale = float(old.abs().max()) or 1.0
+        if new.shape != old.shape or float((new - old).abs().max()) > 1e-2 * scale:
+            return False
+    return True
 
 
 @torch.no_grad()
@@ -112,11 +140,6 @@ def build_feature_cache(
 
 def _build_or_load(sampler, encode, key, pool_size, num_pools, cache_dir, batch_size, dtype, image_keys,
                    num_workers, progress) -> CachedFeatures:
-    path = cache_path(key, cache_dir)  # a whole cache written by an earlier version of this function
-    if os.path.isfile(path):
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-        if blob.get("key") == key and (blob.get("pool_size"), blob.get("num_pools")) == (pool_size, num_pools):
-            return CachedFeatures(blob["data"], blob["pool_size"], blob["num_pools"], blob.get("meta"))
     t0 = time.time()
     parts, built = [], 0
     for p in range(num_pools):
@@ -124,14 +147,15 @@ def _build_or_load(sampler, encode, key, pool_size, num_pools, cache_dir, batch_
         ppath = cache_path(pool_key, cache_dir)
         if os.path.isfile(ppath):
             blob = torch.load(ppath, map_location="cpu", weights_only=True)
-            if blob.get("key") == pool_key:
+            if blob.get("key") == pool_key and _probe_matches(sampler, encode, p, blob.get("probe"), dtype):
                 parts.append(blob["data"])
                 continue
-        parts.append(_encode_pool(sampler, encode, p, pool_size, batch_size, dtype, image_keys, num_workers,
-                                  progress, num_pools))
+        data, probe = _encode_pool(sampler, encode, p, pool_size, batch_size, dtype, image_keys, num_workers,
+                                   progress, num_pools)
+        parts.append(data)
         os.makedirs(cache_dir, exist_ok=True)
         tmp = ppath + ".tmp"
-        torch.save({"key": pool_key, "data": parts[-1]}, tmp)
+        torch.save({"key": pool_key, "data": data, "probe": probe}, tmp)
         os.replace(tmp, ppath)
         built += 1
     data = {k: torch.cat([d[k] for d in parts]) for k in parts[0]}
