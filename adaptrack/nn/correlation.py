@@ -3,10 +3,12 @@ eq. 2: ``f(z, x) = phi(z) * phi(x) + b``, here without the bias).
 
 ``xcorr(z, x)`` is the full correlation over channels, ``(B, C, hz, wz) x (B, C, hx, wx) -> (B, 1, h, w)``
 with ``h = hx - hz + 1``: ``out[b, 0, i, j] = sum_{c, u, v} z[b, c, u, v] * x[b, c, i + u, j + v]``.
-Two exact implementations are kept, with a parity test:
+Three exact implementations are kept, with parity tests:
 
 * ``method="grouped"``: one grouped conv, the B templates as the weights of B groups (SiamFC's trick);
-* ``method="depthwise"``: depthwise correlation (``B * C`` groups) then a sum over channels.
+* ``method="depthwise"``: depthwise correlation (``B * C`` groups) then a sum over channels;
+* ``method="fft"``: in the Fourier domain (:func:`xcorr_fft`); used in training, where its backward and
+  double backward (GradNet) are several times faster here than those of large-kernel convolutions.
 
 On this CPU the depthwise form is measured several times faster (``benchmarks/speed.py --xcorr``;
 numbers in docs/backbones.md), so it is the default. A single template (``z`` with batch 1) against
@@ -20,7 +22,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["xcorr", "xcorr_depthwise", "xcorr_grouped", "xcorr_naive"]
+__all__ = ["xcorr", "xcorr_depthwise", "xcorr_grouped", "xcorr_fft", "xcorr_naive"]
 
 
 def _check(z: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -56,13 +58,33 @@ def xcorr_grouped(z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 def xcorr(z: torch.Tensor, x: torch.Tensor, method: str = "depthwise") -> torch.Tensor:
     """Full cross-correlation ``(B, C, hz, wz) x (B, C, hx, wx) -> (B, 1, h, w)`` (``z`` may have batch 1).
 
-    ``method``: ``"depthwise"`` (depthwise correlation + channel sum, the faster here) or ``"grouped"``.
+    ``method``: ``"depthwise"`` (depthwise correlation + channel sum, the faster here at inference),
+    ``"grouped"`` or ``"fft"`` (the faster backward, for training).
     """
     if method == "depthwise":
         return xcorr_depthwise(z, x).sum(dim=1, keepdim=True)
     if method == "grouped":
         return xcorr_grouped(z, x)
-    raise ValueError(f"xcorr method must be 'depthwise' or 'grouped', got {method!r}")
+    if method == "fft":
+        return xcorr_fft(z, x)
+    raise ValueError(f"xcorr method must be 'depthwise', 'grouped' or 'fft', got {method!r}")
+
+
+def xcorr_fft(z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """SiamFC's full (valid) cross-correlation computed in the Fourier domain, exactly equal to
+    :func:`xcorr` (``(B, C, hz, wz) x (B, C, hx, wx) -> (B, 1, hx-hz+1, wx-wz+1)``,
+    ``z`` may have batch 1).
+
+    The circular correlation of ``x`` with ``z`` zero-padded to ``x``'s size never wraps at the valid
+    offsets ``0 .. hx-hz``, so those are the valid correlation; the channel sum is taken in the Fourier
+    domain. Used in training, where its backward (and double backward, GradNet) is several times faster
+    on this CPU than that of the depthwise convolution with large kernels.
+    """
+    _check(z, x)
+    hz, wz = z.shape[-2:]
+    hx, wx = x.shape[-2:]
+    spec = (torch.fft.rfft2(z, s=(hx, wx)).conj() * torch.fft.rfft2(x)).sum(dim=1, keepdim=True)
+    return torch.fft.irfft2(spec, s=(hx, wx))[..., : hx - hz + 1, : wx - wz + 1]
 
 
 def xcorr_naive(z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["rlr_solve", "circular_conv", "apply", "xcorr_fft", "identity_filter", "FFTRidgeRegression", "softplus_inverse"]
+__all__ = ["rlr_solve", "circular_conv", "apply", "identity_filter", "FFTRidgeRegression", "softplus_inverse"]
 
 
 def _check_pair(x: torch.Tensor, y: torch.Tensor) -> None:
@@ -124,23 +124,3 @@ class FFTRidgeRegression(nn.Module):
 
 #: eq. (2)'s application of a learned transform, under the name used in the design notes
 apply = circular_conv
-
-
-def xcorr_fft(z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """SiamFC's full (valid) cross-correlation computed in the Fourier domain, exactly equal to
-    :func:`adaptrack.nn.correlation.xcorr` (``(B, C, hz, wz) x (B, C, hx, wx) -> (B, 1, hx-hz+1, wx-wz+1)``,
-    ``z`` may have batch 1).
-
-    The circular correlation of ``x`` with ``z`` zero-padded to ``x``'s size never wraps at the valid
-    offsets ``0 .. hx-hz``, so those are the valid correlation; the channel sum is taken in the Fourier
-    domain. Used in training, where its backward (and double backward, GradNet) is several times faster
-    on this CPU than that of the depthwise convolution with large kernels.
-    """
-    if z.dim() != 4 or x.dim() != 4 or z.shape[1] != x.shape[1]:
-        raise ValueError(f"xcorr_fft expects (B, C, h, w) maps with equal C, got {tuple(z.shape)} and {tuple(x.shape)}")
-    hz, wz = z.shape[-2:]
-    hx, wx = x.shape[-2:]
-    if hz > hx or wz > wx:
-        raise ValueError(f"xcorr_fft template {tuple(z.shape[-2:])} is larger than the search map {tuple(x.shape[-2:])}")
-    spec = (torch.fft.rfft2(z, s=(hx, wx)).conj() * torch.fft.rfft2(x)).sum(dim=1, keepdim=True)
-    return torch.fft.irfft2(spec, s=(hx, wx))[..., : hx - hz + 1, : wx - wz + 1]

@@ -47,7 +47,7 @@ from torch import nn
 
 from ..image import crop_and_resize, crop_multiscale, frame_mean
 from ..nn.correlation import xcorr
-from ..nn.fft_rlr import FFTRidgeRegression, circular_conv, xcorr_fft
+from ..nn.fft_rlr import FFTRidgeRegression, circular_conv
 from ..nn.siamese import MultiScaleSearch, check_crop_alignment, damp_size, frames_to_tensor, window_sizes
 from ..weights import load_weights
 from .base import TrackOutput, Tracker, register_tracker
@@ -156,7 +156,7 @@ class DSiamNet(nn.Module):
                 zl = circular_conv(v[name], zl)
             if w is not None and w.get(name) is not None:
                 xl = circular_conv(w[name], xl)
-            corr = xcorr_fft(zl, xl) if self.xcorr_method == "fft" else xcorr(zl, xl)
+            corr = xcorr(zl, xl, method=self.xcorr_method)
             s = self.out_scale[name] * corr + self.out_bias[name]
             if s.shape[-1] != self.response_size or s.shape[-2] != self.response_size:
                 s = F.interpolate(s, size=(self.response_size, self.response_size), mode="bilinear", align_corners=True)

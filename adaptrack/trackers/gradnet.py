@@ -46,7 +46,6 @@ from torch import nn
 
 from ..image import crop_and_resize, crop_multiscale, frame_mean
 from ..nn.correlation import xcorr
-from ..nn.fft_rlr import xcorr_fft
 from ..nn.siamese import MultiScaleSearch, check_crop_alignment, damp_size, frames_to_tensor, window_sizes
 from ..training.losses import balanced_logistic_loss, siamfc_labels
 from ..weights import load_weights
@@ -158,9 +157,7 @@ class GradNetNet(nn.Module):
         """Eq. (1): ``beta * f_x(X)`` scaled to logits; ``beta`` batch 1 or ``len(x)``.
         ``xcorr_method = "fft"`` (set by the training recipe) computes the same correlation in the Fourier
         domain, whose double backward is much faster here."""
-        if self.xcorr_method == "fft":
-            return xcorr_fft(beta, x) * self.log_scale.exp() + self.bias
-        return xcorr(beta, x) * self.log_scale.exp() + self.bias
+        return xcorr(beta, x, method=self.xcorr_method) * self.log_scale.exp() + self.bias
 
     # -- eqs. (4)-(7) --------------------------------------------------------------------------------
     def generate(self, f2: torch.Tensor, x: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor,

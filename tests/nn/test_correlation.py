@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from adaptrack.nn.correlation import xcorr, xcorr_depthwise, xcorr_grouped, xcorr_naive
+from adaptrack.nn.correlation import xcorr, xcorr_depthwise, xcorr_fft, xcorr_grouped, xcorr_naive
 
 torch.set_num_threads(1)
 
@@ -48,4 +48,25 @@ def test_errors():
     with pytest.raises(ValueError, match="larger"):
         xcorr(torch.zeros(1, 3, 6, 6), torch.zeros(1, 3, 5, 5))
     with pytest.raises(ValueError, match="method"):
-        xcorr(torch.zeros(1, 3, 2, 2), torch.zeros(1, 3, 5, 5), method="fft")
+        xcorr(torch.zeros(1, 3, 2, 2), torch.zeros(1, 3, 5, 5), method="winograd")
+
+
+def test_xcorr_fft_equals_xcorr_with_gradients():
+    g = torch.Generator().manual_seed(7)
+    z = torch.randn(2, 3, 4, 5, generator=g, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(2, 3, 9, 8, generator=g, dtype=torch.float64, requires_grad=True)
+    ref = xcorr_naive(z, x)
+    out = xcorr_fft(z, x)
+    assert out.shape == (2, 1, 6, 4)
+    torch.testing.assert_close(xcorr(z, x, method="fft"), out)
+    torch.testing.assert_close(out, ref)
+    w = torch.randn(ref.shape, generator=g, dtype=torch.float64)
+    g_ref = torch.autograd.grad((ref * w).sum(), (z, x))
+    g_fft = torch.autograd.grad((out * w).sum(), (z, x))
+    for a, b in zip(g_ref, g_fft):
+        torch.testing.assert_close(a, b)
+    # a single template against a batch of search maps
+    torch.testing.assert_close(xcorr_fft(z[:1], x), xcorr_naive(z[:1].expand(2, -1, -1, -1), x))
+    assert torch.autograd.gradgradcheck(lambda a, b: xcorr_fft(a, b), (z[:, :, :2, :2].detach().requires_grad_(), x[:, :, :3, :3].detach().requires_grad_()))
+    with pytest.raises(ValueError):
+        xcorr_fft(torch.zeros(1, 3, 9, 9), torch.zeros(1, 3, 4, 4))

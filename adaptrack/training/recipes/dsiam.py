@@ -175,7 +175,7 @@ def build(cfg: dict) -> Recipe:
     net = build_dsiam_net(p)
     if cfg.get("siamfc_weights"):
         _init_from_siamfc(net, cfg)
-    net.xcorr_method = "fft"  # exact, faster backward (see adaptrack.nn.fft_rlr.xcorr_fft)
+    net.xcorr_method = "fft"  # exact, faster backward (see adaptrack.nn.correlation.xcorr_fft)
     net.train()
     progress = bool(cfg.get("progress", True))
 

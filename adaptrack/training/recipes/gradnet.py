@@ -19,7 +19,7 @@ target centre (:func:`adaptrack.training.losses.siamfc_labels`).
 The backbone and ``f_x`` are frozen, so the stride-4 template features and the stride-8 search features of
 every pair are cached once (:mod:`adaptrack.training.features`), the latter turned into ``f_x(X)`` by
 SiamFC's adjust head once after loading; each step runs only the
-update branch and the correlations (in the Fourier domain, :func:`adaptrack.nn.fft_rlr.xcorr_fft`, whose
+update branch and the correlations (in the Fourier domain, :func:`adaptrack.nn.correlation.xcorr_fft`, whose
 double backward is several times faster here than the depthwise convolution's).
 """
 
@@ -120,7 +120,7 @@ def build(cfg: dict) -> Recipe:
         raise ValueError(f"batch_size {cfg['batch_size']} must be a multiple of group {group}")
     siamfc = _siamfc_net(cfg)
     net = GradNetNet.from_siamfc(siamfc, cfg["shallow"], cfg["u2_init_std"])
-    net.xcorr_method = "fft"  # exact, faster backward (see adaptrack.nn.fft_rlr.xcorr_fft)
+    net.xcorr_method = "fft"  # exact, faster backward (see adaptrack.nn.correlation.xcorr_fft)
     net.train()
     progress = bool(cfg.get("progress", True))
 
