@@ -33,7 +33,10 @@ def tracker_rows() -> list[tuple[str, str, str, str, str]]:
         else:
             weights = "yes" if has_default_weights(e.name) else "no"
         variants = ", ".join(sorted(e.variants())) or "-"
-        name = e.name + (" (default)" if e.name == default else "")
+        if default and default.partition(":")[0] == e.name:
+            name = e.name + (" (default)" if default == e.name else f" (default: {default})")
+        else:
+            name = e.name
         rows.append((name, e.family, variants, weights, e.description))
     return rows
 

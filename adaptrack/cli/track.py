@@ -63,7 +63,7 @@ def parse_tracker_spec(spec: str | None) -> tuple[str, str | None]:
     from ..trackers import default_tracker_name, get_entry
 
     if not spec:
-        return default_tracker_name(), None
+        spec = default_tracker_name()
     name, _, variant = spec.partition(":")
     entry = get_entry(name.strip())
     variant = variant.strip() or None

@@ -14,18 +14,21 @@ __all__ = [
     "has_default_weights",
 ]
 
-#: The default tracker is the first of these that is registered and ready to run with bundled weights
-#: (best adaptrack tracker first; OpenCV's CSRT, which needs no weights, is the last resort).
-DEFAULT_PREFERENCE = ("dimp", "siamfcpp", "dsiam", "gradnet", "siamfc", "csrt")
+#: The default tracker is the first of these ``NAME[:VARIANT]`` specs that is registered and ready to run
+#: with bundled weights. Ordered by measured success AUC on the shared val split (docs/results.md: every
+#: adaptrack tracker beside CSRT in one `adaptrack eval` run); OpenCV's CSRT, which needs no weights, is
+#: the last resort.
+DEFAULT_PREFERENCE = ("siamfcpp:adversarial", "dimp", "siamfcpp", "gradnet", "siamfc", "dsiam", "csrt")
 
 
 def has_default_weights(name: str) -> bool:
-    """Whether tracker ``name`` can run with ``weights="default"``.
+    """Whether tracker ``name`` (or a ``NAME:VARIANT`` spec) can run with ``weights="default"``.
 
     A tracker class answers through its ``has_default_weights()`` classmethod (OpenCV's trackers, which
     need no weights, answer ``True``). For a class without one, the answer is whether the bundled file
     ``adaptrack/weights/<name>.pt`` exists.
     """
+    name = name.partition(":")[0]
     cls = get_entry(name).cls
     check = getattr(cls, "has_default_weights", None)
     if check is not None:
@@ -36,11 +39,12 @@ def has_default_weights(name: str) -> bool:
 
 
 def default_tracker_name() -> str:
-    """The name ``adaptrack demo`` and ``adaptrack track`` use when no tracker is given."""
+    """The ``NAME[:VARIANT]`` spec ``adaptrack demo`` and ``adaptrack track`` use when no tracker is given."""
     known = {e.name for e in list_trackers()}
-    for name in DEFAULT_PREFERENCE:
-        if name in known and has_default_weights(name):
-            return name
+    for spec in DEFAULT_PREFERENCE:
+        name, _, variant = spec.partition(":")
+        if name in known and has_default_weights(name) and (not variant or variant in get_entry(name).variants()):
+            return spec
     raise LookupError(
         f"none of the default trackers {', '.join(DEFAULT_PREFERENCE)} is available "
         f"(registered: {', '.join(sorted(known)) or 'none'})"

@@ -13,8 +13,9 @@ def test_list_all(capsys):
         assert e.family in row
         if e.family == "opencv":
             assert "not needed" in row
-    default = default_tracker_name()
-    assert any(l.startswith(f"{default} (default)") for l in lines)
+    default = default_tracker_name()  # NAME or NAME:VARIANT
+    name = default.partition(":")[0]
+    assert any(l.startswith(f"{name} (default)") or l.startswith(f"{name} (default: {default})") for l in lines)
     assert "bundled weights" in out and "variants" in out
     for name in ("otb", "vot", "got10k", "lasot", "folder"):
         assert any(l.split() and l.split()[0] == name for l in lines), name

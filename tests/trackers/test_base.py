@@ -122,3 +122,10 @@ def test_default_tracker_prefers_learned_with_weights(monkeypatch, echo):
     monkeypatch.setattr("adaptrack.trackers.DEFAULT_PREFERENCE", ("nope",))
     with pytest.raises(LookupError, match="nope"):
         default_tracker_name()
+
+
+def test_default_tracker_may_be_a_variant_and_unknown_variants_are_skipped(monkeypatch):
+    monkeypatch.setattr("adaptrack.trackers.DEFAULT_PREFERENCE", ("siamfcpp:no_such_variant", "csrt:x", "csrt"))
+    assert default_tracker_name() == "csrt"
+    monkeypatch.setattr("adaptrack.trackers.DEFAULT_PREFERENCE", ("siamfcpp:adversarial", "csrt"))
+    assert default_tracker_name() == "siamfcpp:adversarial"  # bundled weights + a real variant
