@@ -18,7 +18,7 @@ __all__ = [
 #: with bundled weights. Ordered by measured success AUC on the shared val split (docs/results.md: every
 #: adaptrack tracker beside CSRT in one `adaptrack eval` run); OpenCV's CSRT, which needs no weights, is
 #: the last resort.
-DEFAULT_PREFERENCE = ("siamfcpp:adversarial", "dimp", "siamfcpp", "gradnet", "siamfc", "dsiam", "csrt")
+DEFAULT_PREFERENCE = ("dimp", "siamfcpp:adversarial", "siamfcpp", "siamfc:lite_s8s16", "gradnet", "siamfc", "dsiam", "csrt")
 
 
 def has_default_weights(name: str) -> bool:
