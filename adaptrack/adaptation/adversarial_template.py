@@ -33,6 +33,9 @@ from typing import Callable, Protocol, runtime_checkable
 import numpy as np
 import torch
 
+from ..image import crop_and_resize, frame_mean
+from ..nn.siamese import frames_to_tensor, window_sizes
+
 __all__ = ["TemplateAdaptable", "AdversarialTemplateConfig", "bim_template", "adapt_template"]
 
 
@@ -138,3 +141,37 @@ def adapt_template(tracker, frame: np.ndarray, box, method: str = "bim", eps: fl
     tracker.set_template_image(z_adv)
     return {"losses": losses, "ms": 1000.0 * (time.perf_counter() - t0), "cpu_ms": 1000.0 * (time.process_time() - c0),
             "linf": linf, "config": asdict(cfg)}
+
+
+class SiamFCTemplateAdaptation:
+    """The crop and label half of :class:`TemplateAdaptable` for SiamFC-family trackers (siamfc, gradnet,
+    dsiam), written once: they share SiamFC's crop geometry (``params.context``, ``exemplar_size``,
+    ``instance_size``) and label maps. Each tracker adds its own ``template_loss`` and
+    ``set_template_image``.
+    """
+
+    def adaptation_pair(self, frame: np.ndarray, box):
+        """First-frame exemplar ``z`` (1,3,Z,Z), search image ``x`` (1,3,X,X) centred on ``box`` (float RGB
+        0..255) and the box in search-crop pixels ``(x, y, w, h)``."""
+        p = self.params
+        box = np.asarray(box, dtype=np.float64)
+        center = box[:2] + box[2:] / 2.0
+        s_z, s_x = window_sizes(box[2:], p.context, p.exemplar_size, p.instance_size)
+        avg = frame_mean(frame)
+        z = frames_to_tensor(crop_and_resize(frame, center, s_z, p.exemplar_size, avg))
+        x = frames_to_tensor(crop_and_resize(frame, center, s_x, p.instance_size, avg))
+        k = p.instance_size / s_x
+        w, h = box[2] * k, box[3] * k
+        return z, x, torch.tensor([(p.instance_size - w) / 2, (p.instance_size - h) / 2, w, h], dtype=torch.float32)
+
+    def _adaptation_labels(self, shape, stride, box_in_x, label, radius):
+        """SiamFC labels around the box centre: the training radius (``"true"``) or only the nearest
+        cell (``"peak"``, the target label of the target-class method)."""
+        from ..training.losses import siamfc_labels
+
+        if label not in ("true", "peak"):
+            raise ValueError(f"template_loss label must be 'true' or 'peak', got {label!r}")
+        b = torch.as_tensor(box_in_x, dtype=torch.float32).reshape(4)
+        offset = (b[:2] + b[2:] / 2 - self.params.instance_size / 2.0).reshape(1, 2)
+        r_pos = float(radius) if label == "true" else 0.75 * stride
+        return siamfc_labels(tuple(shape), stride, r_pos, offsets=offset)

@@ -50,6 +50,7 @@ from ..nn.correlation import xcorr
 from ..nn.fft_rlr import FFTRidgeRegression, circular_conv
 from ..nn.siamese import MultiScaleSearch, check_crop_alignment, damp_size, frames_to_tensor, window_sizes
 from ..weights import load_weights
+from ..adaptation.adversarial_template import SiamFCTemplateAdaptation
 from .base import TrackOutput, Tracker, register_tracker
 
 __all__ = [
@@ -245,7 +246,7 @@ def load_dsiam_weights(net: DSiamNet, weights, name: str = "dsiam") -> DSiamNet:
     tensors of its layers from a file trained with more (the fusion logits are then unused)."""
     if weights is None:
         return net
-    from ..weights import _read_state, bundled_path, WeightsNotFoundError
+    from ..weights import _read_state, bundled_path
     from pathlib import Path
 
     path = bundled_path(name) if weights == "default" else Path(weights)
@@ -350,7 +351,7 @@ class _OnnxEmbedder:
     "learned by FFT ridge regression, elementwise two-layer fusion",
     "adaptrack",
 )
-class DSiamTracker(Tracker):
+class DSiamTracker(SiamFCTemplateAdaptation, Tracker):
     """DSiam tracking loop (paper sec. 3.6) on a :class:`DSiamNet`."""
 
     def __init__(self, params: DSiamParams | None = None, weights="default", net: DSiamNet | None = None):
@@ -399,32 +400,6 @@ class DSiamTracker(Tracker):
     # -- tracking loop ---------------------------------------------------------------------------------
 
     # -- template adaptation protocol (adaptrack.adaptation.adversarial_template; added for AUTracker) ----
-    def adaptation_pair(self, frame: np.ndarray, box):
-        """First-frame exemplar ``z`` (1,3,Z,Z), search image ``x`` (1,3,X,X) centred on ``box`` (float RGB
-        0..255) and the box in search-crop pixels ``(x, y, w, h)``."""
-        p = self.params
-        box = np.asarray(box, dtype=np.float64)
-        center = box[:2] + box[2:] / 2.0
-        s_z, s_x = window_sizes(box[2:], p.context, p.exemplar_size, p.instance_size)
-        avg = frame_mean(frame)
-        z = frames_to_tensor(crop_and_resize(frame, center, s_z, p.exemplar_size, avg))
-        x = frames_to_tensor(crop_and_resize(frame, center, s_x, p.instance_size, avg))
-        k = p.instance_size / s_x
-        w, h = box[2] * k, box[3] * k
-        return z, x, torch.tensor([(p.instance_size - w) / 2, (p.instance_size - h) / 2, w, h], dtype=torch.float32)
-
-    def _adaptation_labels(self, shape, stride, box_in_x, label, radius):
-        """SiamFC labels around the box centre: the training radius (``"true"``) or only the nearest
-        cell (``"peak"``, the target label of the target-class method)."""
-        from ..training.losses import siamfc_labels
-
-        if label not in ("true", "peak"):
-            raise ValueError(f"template_loss label must be 'true' or 'peak', got {label!r}")
-        b = torch.as_tensor(box_in_x, dtype=torch.float32).reshape(4)
-        offset = (b[:2] + b[2:] / 2 - self.params.instance_size / 2.0).reshape(1, 2)
-        r_pos = float(radius) if label == "true" else 0.75 * stride
-        return siamfc_labels(tuple(shape), stride, r_pos, offsets=offset)
-
     def template_loss(self, z, x, box_in_x, label: str = "true"):
         """DSiam's per-frame logistic loss (eq. 10) of exemplar ``z`` against ``x`` with the first frame's
         background suppression ``W_1`` (``V`` = identity: ``O_1`` is the exemplar itself)."""

@@ -36,6 +36,7 @@ from ..nn.backbones import build_backbone
 from ..nn.correlation import xcorr
 from ..nn.siamese import MultiScaleSearch, check_crop_alignment, damp_size, frames_to_tensor, window_sizes
 from ..weights import load_weights
+from ..adaptation.adversarial_template import SiamFCTemplateAdaptation
 from .base import TrackOutput, Tracker, register_tracker
 
 __all__ = ["SiamFCNet", "AdjustHead", "SiamFCParams", "SiamFCTracker", "build_siamfc_net"]
@@ -182,7 +183,7 @@ def build_siamfc_net(p: SiamFCParams) -> SiamFCNet:
 
 
 @register_tracker("siamfc", SiamFCParams, "SiamFC (Bertinetto et al. 2016): fully-convolutional Siamese matching, no online update", "adaptrack")
-class SiamFCTracker(Tracker):
+class SiamFCTracker(SiamFCTemplateAdaptation, Tracker):
     """SiamFC tracking loop on a :class:`SiamFCNet`."""
 
     def __init__(self, params: SiamFCParams | None = None, weights="default", net: SiamFCNet | None = None):
@@ -231,32 +232,6 @@ class SiamFCTracker(Tracker):
 
 
     # -- template adaptation protocol (adaptrack.adaptation.adversarial_template; added for AUTracker) ----
-    def adaptation_pair(self, frame: np.ndarray, box):
-        """First-frame exemplar ``z`` (1,3,Z,Z), search image ``x`` (1,3,X,X) centred on ``box`` (float RGB
-        0..255) and the box in search-crop pixels ``(x, y, w, h)``."""
-        p = self.params
-        box = np.asarray(box, dtype=np.float64)
-        center = box[:2] + box[2:] / 2.0
-        s_z, s_x = window_sizes(box[2:], p.context, p.exemplar_size, p.instance_size)
-        avg = frame_mean(frame)
-        z = frames_to_tensor(crop_and_resize(frame, center, s_z, p.exemplar_size, avg))
-        x = frames_to_tensor(crop_and_resize(frame, center, s_x, p.instance_size, avg))
-        k = p.instance_size / s_x
-        w, h = box[2] * k, box[3] * k
-        return z, x, torch.tensor([(p.instance_size - w) / 2, (p.instance_size - h) / 2, w, h], dtype=torch.float32)
-
-    def _adaptation_labels(self, shape, stride, box_in_x, label, radius):
-        """SiamFC labels around the box centre: the training radius (``"true"``) or only the nearest
-        cell (``"peak"``, the target label of the target-class method)."""
-        from ..training.losses import siamfc_labels
-
-        if label not in ("true", "peak"):
-            raise ValueError(f"template_loss label must be 'true' or 'peak', got {label!r}")
-        b = torch.as_tensor(box_in_x, dtype=torch.float32).reshape(4)
-        offset = (b[:2] + b[2:] / 2 - self.params.instance_size / 2.0).reshape(1, 2)
-        r_pos = float(radius) if label == "true" else 0.75 * stride
-        return siamfc_labels(tuple(shape), stride, r_pos, offsets=offset)
-
     def template_loss(self, z, x, box_in_x, label: str = "true"):
         """SiamFC's training loss (balanced logistic, positives within 16 px) of exemplar ``z`` against
         ``x``; differentiable w.r.t. ``z``."""
