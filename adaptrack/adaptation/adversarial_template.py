@@ -33,8 +33,8 @@ from typing import Callable, Protocol, runtime_checkable
 import numpy as np
 import torch
 
-from ..image import crop_and_resize, frame_mean
-from ..nn.siamese import frames_to_tensor, window_sizes
+from ..image import crop_and_resize
+from ..nn.siamese import first_frame_windows, frames_to_tensor
 
 __all__ = ["TemplateAdaptable", "AdversarialTemplateConfig", "bim_template", "adapt_template"]
 
@@ -155,9 +155,7 @@ class SiamFCTemplateAdaptation:
         0..255) and the box in search-crop pixels ``(x, y, w, h)``."""
         p = self.params
         box = np.asarray(box, dtype=np.float64)
-        center = box[:2] + box[2:] / 2.0
-        s_z, s_x = window_sizes(box[2:], p.context, p.exemplar_size, p.instance_size)
-        avg = frame_mean(frame)
+        center, _, s_z, s_x, avg = first_frame_windows(frame, box, p.context, p.exemplar_size, p.instance_size)
         z = frames_to_tensor(crop_and_resize(frame, center, s_z, p.exemplar_size, avg))
         x = frames_to_tensor(crop_and_resize(frame, center, s_x, p.instance_size, avg))
         k = p.instance_size / s_x

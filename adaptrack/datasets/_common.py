@@ -21,6 +21,7 @@ from ..errors import DatasetLayoutError
 from .base import Sequence
 
 __all__ = [
+    "read_nlp",
     "IMAGE_EXTS",
     "AnnotationMismatchWarning",
     "require_dir",
@@ -220,3 +221,12 @@ def make_sequence(
     return Sequence(
         name=name, frames=list(frames), boxes=boxes, polygons=polygons, flags=flags, attributes=attrs, dataset=dataset
     )
+
+
+def read_nlp(seq_dir: str) -> str | None:
+    """The one-line language description ``<seq_dir>/nlp.txt`` (LaSOT / TNL2K style), or ``None``."""
+    path = os.path.join(seq_dir, "nlp.txt")
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return f.read().strip()

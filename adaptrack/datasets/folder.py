@@ -21,7 +21,7 @@ from typing import Callable, Mapping
 import numpy as np
 
 from ..errors import DatasetLayoutError
-from ._common import list_frames, make_sequence, natural_key, read_boxes, read_flag_file, require_dir
+from ._common import list_frames, make_sequence, natural_key, read_boxes, read_flag_file, read_nlp, require_dir
 
 __all__ = ["load_folder", "find_sequence_dirs"]
 
@@ -71,10 +71,9 @@ def load_folder(
             if os.path.isfile(path):
                 flags[key] = read_flag_file(path).astype(bool)
         attributes = {"group": name.split("/", 1)[0] if "/" in name else ""}
-        nlp = os.path.join(seq_dir, "nlp.txt")
-        if os.path.isfile(nlp):
-            with open(nlp, encoding="utf-8", errors="replace") as f:
-                attributes["nlp"] = f.read().strip()
+        nlp = read_nlp(seq_dir)
+        if nlp is not None:
+            attributes["nlp"] = nlp
         out.append(
             make_sequence(
                 name or os.path.basename(os.path.normpath(root)), frames, boxes, dataset=dataset,

@@ -24,7 +24,7 @@ import os
 import numpy as np
 
 from ..errors import DatasetLayoutError
-from ._common import list_frames, make_sequence, read_boxes, read_flag_file, read_list, require_dir
+from ._common import list_frames, make_sequence, read_boxes, read_flag_file, read_list, read_nlp, require_dir
 
 __all__ = ["load_lasot", "lasot_test_names"]
 
@@ -99,10 +99,9 @@ def load_lasot(
                 absent[:m] |= v[:m]
             flags["absent"] = absent
         attributes = {"category": _category(name)}
-        nlp = os.path.join(seq_dir, "nlp.txt")
-        if os.path.isfile(nlp):
-            with open(nlp, encoding="utf-8", errors="replace") as f:
-                attributes["nlp"] = f.read().strip()
+        nlp = read_nlp(seq_dir)
+        if nlp is not None:
+            attributes["nlp"] = nlp
         out.append(
             make_sequence(
                 name, frames, boxes, dataset="LaSOT", one_based=one_based, flags=flags, attributes=attributes,

@@ -45,6 +45,7 @@ import numpy as np
 import torch
 
 __all__ = [
+    "first_frame_windows",
     "window_sizes",
     "scale_factors",
     "hann_window",
@@ -58,6 +59,19 @@ __all__ = [
     "MultiScaleSearch",
     "SearchResult",
 ]
+
+
+def first_frame_windows(frame, box, context: float, exemplar_size: int, instance_size: int):
+    """The first-frame state every SiamFC-family tracker starts from: target centre ``(cx, cy)`` and size
+    ``(w, h)`` of ``box = (x, y, w, h)``, the window sides ``(s_z, s_x)`` (:func:`window_sizes`) and the
+    frame's mean colour (the crop padding)."""
+    from ..image import frame_mean
+
+    box = np.asarray(box, dtype=np.float64)
+    center = box[:2] + box[2:] / 2.0
+    size = box[2:].copy()
+    s_z, s_x = window_sizes(size, context, exemplar_size, instance_size)
+    return center, size, s_z, s_x, frame_mean(frame)
 
 
 def window_sizes(target_wh, context: float, exemplar_size: int, instance_size: int) -> tuple[float, float]:

@@ -45,10 +45,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..image import crop_and_resize, crop_multiscale, frame_mean
+from ..image import crop_and_resize, crop_multiscale
 from ..nn.correlation import xcorr
 from ..nn.fft_rlr import FFTRidgeRegression, circular_conv
-from ..nn.siamese import MultiScaleSearch, check_crop_alignment, damp_size, frames_to_tensor, window_sizes
+from ..nn.siamese import MultiScaleSearch, check_crop_alignment, damp_size, first_frame_windows, frames_to_tensor, window_sizes
 from ..weights import load_weights
 from ..adaptation.adversarial_template import SiamFCTemplateAdaptation
 from .base import TrackOutput, Tracker, register_tracker
@@ -426,11 +426,10 @@ class DSiamTracker(SiamFCTemplateAdaptation, Tracker):
 
     def _initialize(self, frame: np.ndarray, box: np.ndarray) -> None:
         p = self.params
-        self.center = np.array([box[0] + box[2] / 2.0, box[1] + box[3] / 2.0])
-        self.size = np.array([box[2], box[3]], dtype=np.float64)
+        self.center, self.size, self.s_z, self.s_x, self.avg_color = first_frame_windows(
+            frame, box, p.context, p.exemplar_size, p.instance_size
+        )
         self.base_size = self.size.copy()
-        self.s_z, self.s_x = window_sizes(self.size, p.context, p.exemplar_size, p.instance_size)
-        self.avg_color = frame_mean(frame)
         self.v = self.w = None  # identities until the first update (sec. 3.6)
         self._successes = 0
         with torch.inference_mode():
