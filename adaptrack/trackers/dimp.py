@@ -488,7 +488,7 @@ class _OrtFrameBranch:
         import io
         import warnings
 
-        import onnxruntime as ort
+        from ..export import ort_session
 
         class _Frame(nn.Module):
             def __init__(self, n):
@@ -503,11 +503,7 @@ class _OrtFrameBranch:
             warnings.simplefilter("ignore")
             torch.onnx.export(_Frame(net).eval(), (torch.zeros(1, 3, size, size),), buf, input_names=["x"],
                               output_names=["cls", "iou3", "iou4"], opset_version=17, dynamo=False)
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = int(num_threads or torch.get_num_threads())
-        so.inter_op_num_threads = 1
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(buf.getvalue(), so, providers=["CPUExecutionProvider"])
+        self.session = ort_session(buf.getvalue(), num_threads)
 
     def __call__(self, x: torch.Tensor):
         outs = self.session.run(None, {"x": np.ascontiguousarray(x.numpy(), dtype=np.float32)})

@@ -309,15 +309,11 @@ class _OnnxEmbedder:
     shapes of the tracker: the exemplar crop (batch 1), the search scales, and ``G``/``G_bar`` (batch 2)."""
 
     def __init__(self, net: DSiamNet, p: "DSiamParams", cache_key=None):
-        import onnxruntime as ort
+        from ..export import ort_session
 
         from ..export import export_branch
 
         flat = _FlatEmbed(net).train(net.training)  # export_branch restores this mode afterwards
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = int(torch.get_num_threads())
-        opts.inter_op_num_threads = 1
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.sessions, self.sizes = {}, {}
         with torch.no_grad():
             for batch, side in ((1, p.exemplar_size), (p.num_scales, p.instance_size), (2, p.instance_size)):
@@ -330,7 +326,7 @@ class _OnnxEmbedder:
                     model = export_branch(flat, "forward", example)
                     if key is not None:
                         _ONNX_MODELS[key] = model
-                self.sessions[(batch, side)] = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+                self.sessions[(batch, side)] = ort_session(model)
         self.layers = net.layers
 
     def __call__(self, x: torch.Tensor) -> dict:

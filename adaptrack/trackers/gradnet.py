@@ -298,13 +298,10 @@ class GradNetTracker(SiamFCTemplateAdaptation, Tracker):
 
         self._onnx_search = None
         if p.backend == "onnx":
-            import onnxruntime as ort
+            from ..export import ort_session
 
             from ..export import export_branch
 
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads = int(torch.get_num_threads())
-            opts.inter_op_num_threads = 1
             from .dsiam import _ONNX_MODELS, weights_cache_key
 
             key = weights_cache_key(p.weights_name, weights, p) if built_here else None
@@ -314,7 +311,7 @@ class GradNetTracker(SiamFCTemplateAdaptation, Tracker):
                 model = export_branch(self.net, "search_features", example)
                 if key is not None:
                     _ONNX_MODELS[key] = model
-            self._onnx_search = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+            self._onnx_search = ort_session(model)
 
     def _search_features(self, crops: np.ndarray) -> torch.Tensor:
         """``f_x`` of the multi-scale batch (PyTorch or ONNX Runtime)."""
