@@ -112,21 +112,28 @@ class _Branch(nn.Module):
         self.net = net
         self.method = method
 
-    def forward(self, x):
-        return getattr(self.net, self.method)(x)
+    def forward(self, *x):
+        return getattr(self.net, self.method)(*x)
 
 
-def export_branch(net: nn.Module, method: str, example: torch.Tensor, f=None) -> bytes:
-    """Export ``net.<method>(x)`` for the fixed input shape of ``example``; returns the ONNX bytes
-    (also written to ``f``, a path, when given). The network is left in the mode it was in."""
+#: ONNX input names of a branch, by position: the image, then (fused frame graphs) the template features
+INPUT_NAMES = ("image", "template")
+
+
+def export_branch(net: nn.Module, method: str, example, f=None) -> bytes:
+    """Export ``net.<method>(x)`` (or ``net.<method>(x, zf)`` when ``example`` is a tuple of two tensors)
+    for the fixed input shapes of ``example``; returns the ONNX bytes (also written to ``f``, a path, when
+    given). Inputs are named ``image`` and ``template``. The network is left in the mode it was in."""
     was_training = net.training
     branch = _Branch(net, method).eval()
     buf = io.BytesIO()
-    x = example.contiguous().float()
+    examples = tuple(example) if isinstance(example, (tuple, list)) else (example,)
+    xs = tuple(e.contiguous().float() for e in examples)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings about Python ints from shapes (fixed here)
         torch.onnx.export(
-            branch, (x,), buf, input_names=["image"], output_names=["features"], opset_version=17, dynamo=False
+            branch, xs, buf, input_names=list(INPUT_NAMES[: len(xs)]), output_names=["features"], opset_version=17,
+            dynamo=False,
         )
     net.train(was_training)
     data = fuse_pads_into_convs(buf.getvalue())
@@ -150,38 +157,62 @@ def _fingerprint(net: nn.Module) -> str:
 
 
 class OnnxBranches:
-    """ONNX Runtime sessions for a network's ``template`` and ``search`` branches at fixed shapes."""
+    """ONNX Runtime sessions for a network's ``template`` and ``search`` branches at fixed shapes, and
+    optionally its fused per-frame graph ``frame(x, zf)`` (search branch + correlation + head in one
+    run: one hand-over between runtimes per frame instead of two, and the head gets ONNX Runtime's
+    kernels too)."""
 
-    def __init__(self, template_model, search_model, num_threads: int | None = None):
+    def __init__(self, template_model, search_model, num_threads: int | None = None, frame_model=None):
         self._t = ort_session(template_model, num_threads)
         self._s = ort_session(search_model, num_threads)
+        self._f = ort_session(frame_model, num_threads) if frame_model is not None else None
 
     @classmethod
-    def from_net(cls, net: nn.Module, exemplar_size: int, instance_size: int, num_scales: int, num_threads=None):
+    def from_net(
+        cls, net: nn.Module, exemplar_size: int, instance_size: int, num_scales: int, num_threads=None,
+        frame: bool = False,
+    ):
         """Export (or reuse, for a network with identical weights and shapes: trackers are built once per
-        sequence) the two branches and open ONNX Runtime sessions on them."""
-        key = (_fingerprint(net), exemplar_size, instance_size, num_scales)
+        sequence) the two branches and open ONNX Runtime sessions on them. ``frame=True`` also exports
+        ``net.frame(x, zf)`` with ``zf`` shaped like ``net.template``'s output."""
+        key = (_fingerprint(net), exemplar_size, instance_size, num_scales, frame)
         if key in _EXPORT_CACHE:
             _EXPORT_CACHE.move_to_end(key)
-            t, s = _EXPORT_CACHE[key]
+            t, s, f = _EXPORT_CACHE[key]
         else:
-            t = export_branch(net, "template", torch.zeros(1, 3, exemplar_size, exemplar_size))
-            s = export_branch(net, "search", torch.zeros(num_scales, 3, instance_size, instance_size))
-            _EXPORT_CACHE[key] = (t, s)
+            z = torch.zeros(1, 3, exemplar_size, exemplar_size)
+            x = torch.zeros(num_scales, 3, instance_size, instance_size)
+            t = export_branch(net, "template", z)
+            s = export_branch(net, "search", x)
+            f = None
+            if frame:
+                with torch.no_grad():
+                    zf = net.template(z)
+                f = export_branch(net, "frame", (x, zf))
+            _EXPORT_CACHE[key] = (t, s, f)
             while len(_EXPORT_CACHE) > _EXPORT_CACHE_SIZE:
                 _EXPORT_CACHE.popitem(last=False)
-        return cls(t, s, num_threads)
+        return cls(t, s, num_threads, f)
 
     @staticmethod
-    def _run(sess, x: torch.Tensor) -> torch.Tensor:
-        a = np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)
-        return torch.from_numpy(sess.run(None, {"image": a})[0])
+    def _feed(x: torch.Tensor) -> np.ndarray:
+        return np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)
 
     def template(self, x: torch.Tensor) -> torch.Tensor:
-        return self._run(self._t, x)
+        return torch.from_numpy(self._t.run(None, {"image": self._feed(x)})[0])
 
     def search(self, x: torch.Tensor) -> torch.Tensor:
-        return self._run(self._s, x)
+        return torch.from_numpy(self._s.run(None, {"image": self._feed(x)})[0])
+
+    @property
+    def has_frame(self) -> bool:
+        return self._f is not None
+
+    def frame(self, x: torch.Tensor, zf: torch.Tensor) -> torch.Tensor:
+        """``net.frame(x, zf)`` in one ONNX Runtime run (requires ``frame=True`` at construction)."""
+        if self._f is None:
+            raise RuntimeError("OnnxBranches was built without the fused frame graph (frame=True)")
+        return torch.from_numpy(self._f.run(None, {"image": self._feed(x), "template": self._feed(zf)})[0])
 
 
 def export_onnx(tracker_name: str, out_dir: str | os.PathLike, variant: str | None = None, weights="default") -> dict:

@@ -55,6 +55,13 @@ def test_onnx_backend_tracks_like_pytorch():
         assert abs(oa.score - ob.score) < 1e-3
 
 
+def test_branches_without_frame_graph_refuse_frame():
+    tr = adaptrack.create("siamfc", weights=None)  # SiamFC runs its search branch alone (no fused graph)
+    assert not tr._branches.has_frame
+    with pytest.raises(RuntimeError, match="frame=True"):
+        tr._branches.frame(torch.zeros(3, 3, 256, 256), tr.net.template(torch.zeros(1, 3, 128, 128)))
+
+
 def test_export_rejects_trackers_without_branches(tmp_path):
     with pytest.raises(ValueError, match="template/search"):
         export_onnx("kcf", tmp_path, weights=None)

@@ -41,6 +41,11 @@ def _check(z: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
 
 def xcorr_depthwise(z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """Per-channel correlation: ``(B, C, hz, wz) x (B, C, hx, wx) -> (B, C, hx-hz+1, wx-wz+1)``."""
+    if z.dim() == 4 and z.shape[0] == 1 and x.dim() == 4:
+        # one template for the whole batch: it is the (C, 1, hz, wz) depthwise kernel as it stands (a
+        # transpose, no reshape, so an ONNX export keeps the kernel's static shape)
+        _check(z, x)
+        return F.conv2d(x, z.transpose(0, 1), groups=z.shape[1])
     z, x = _check(z, x)
     b, c, hz, wz = z.shape
     out = F.conv2d(x.reshape(1, b * c, x.shape[2], x.shape[3]), z.reshape(b * c, 1, hz, wz), groups=b * c)
@@ -48,7 +53,11 @@ def xcorr_depthwise(z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 
 def xcorr_grouped(z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Full correlation as one grouped conv: ``-> (B, 1, h, w)``."""
+    """Full correlation as one grouped conv: ``-> (B, 1, h, w)`` (with one template for the batch, an
+    ordinary single-output convolution)."""
+    if z.dim() == 4 and z.shape[0] == 1 and x.dim() == 4:
+        _check(z, x)
+        return F.conv2d(x, z)
     z, x = _check(z, x)
     b, c = z.shape[:2]
     out = F.conv2d(x.reshape(1, b * c, x.shape[2], x.shape[3]), z, groups=b)

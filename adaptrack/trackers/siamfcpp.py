@@ -34,9 +34,9 @@ against the current one and ``r_c`` the same for the aspect ratio; ``pscore = (1
 score + wi * hanning``; the best cell gives the new centre directly and the size is smoothed with
 ``lr = penalty * score * test_lr`` (SiamFC++'s scale update); the result is clipped to the frame.
 
-Speed: the fixed-shape search branch (backbone + necks) runs in ONNX Runtime through the shared
-:class:`adaptrack.export.OnnxBranches` (``backend="onnxruntime"``, the default when it is available);
-the small head runs in PyTorch. A parity test checks both paths agree.
+Speed: each frame's network work (search branch, correlation and head: :meth:`SiamFCppNet.frame`) runs
+as one fixed-shape ONNX Runtime graph through the shared :class:`adaptrack.export.OnnxBranches`
+(``backend="onnxruntime"``, the default when it is available). A parity test checks both paths agree.
 """
 
 from __future__ import annotations
@@ -47,7 +47,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..image import crop_and_resize, frame_mean
@@ -191,6 +190,12 @@ class SiamFCppNet(nn.Module):
     def forward(self, z: torch.Tensor, x: torch.Tensor):
         return self.head(self.template_branch(z), self.search_branch(x))
 
+    def frame(self, x: torch.Tensor, zk: torch.Tensor) -> torch.Tensor:
+        """One tracking step's network work on search image ``x`` with stacked template kernels ``zk``
+        (:meth:`template`): ``(B, 6, m, m)`` = cls logit, quality logit, ltrb (exported as one graph by
+        :class:`adaptrack.export.OnnxBranches` with ``frame=True``)."""
+        return torch.cat(self.head(self.split(zk), self.search_branch(x)), dim=1)
+
 
 def _to_tensor(img: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))).float().unsqueeze(0)
@@ -265,7 +270,8 @@ class SiamFCppTracker(Tracker):
             from ..export import OnnxBranches
 
             self._branches = OnnxBranches.from_net(
-                self.net, self.params.template_size, self.params.search_size, 1, self.params.num_threads or None
+                self.net, self.params.template_size, self.params.search_size, 1, self.params.num_threads or None,
+                frame=True,
             )
             return "onnxruntime"
         except Exception:  # noqa: BLE001 - fall back to PyTorch when ONNX export / ORT is unavailable
@@ -332,6 +338,7 @@ class SiamFCppTracker(Tracker):
         self._z = z.detach().clone()
         with torch.inference_mode():
             self._kernels = self.net.template_branch(self._z)
+            self._stacked_kernels = torch.cat(self._kernels, dim=1)
         self._loss_search_cache = None
 
     # -- tracking -------------------------------------------------------------------------------------
@@ -349,11 +356,12 @@ class SiamFCppTracker(Tracker):
 
     @torch.inference_mode()
     def _infer(self, x: torch.Tensor):
-        if self._branches is not None:
-            searches = self.net.split(self._branches.search(x))
+        if self._branches is not None and self._branches.has_frame:
+            out = self._branches.frame(x, self._stacked_kernels)
+            cls, quality, ltrb = out[:, :1], out[:, 1:2], out[:, 2:]
         else:
-            searches = self.net.search_branch(x)
-        cls, quality, ltrb = self.net.head(self._kernels, searches)
+            searches = self.net.split(self._branches.search(x)) if self._branches is not None else self.net.search_branch(x)
+            cls, quality, ltrb = self.net.head(self._kernels, searches)
         score = (torch.sigmoid(cls) * torch.sigmoid(quality)).reshape(-1).numpy().astype(np.float64)
         return score, ltrb.reshape(4, -1).numpy().astype(np.float64)
 

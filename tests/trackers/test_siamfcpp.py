@@ -138,6 +138,28 @@ def test_onnxruntime_search_branch_matches_torch():
         assert torch.allclose(a, b, atol=1e-3 * max(1.0, a.abs().max().item()))
 
 
+def test_onnxruntime_fused_frame_matches_torch_head():
+    """The per-frame graph (search branch + correlation + head in one ONNX Runtime run) gives the
+    PyTorch head's cls, quality and ltrb for a given template."""
+    pytest.importorskip("onnxruntime")
+    torch.manual_seed(0)
+    tr = adaptrack.create("siamfcpp", weights=None, backend="onnxruntime", pretrained_backbone=False, channels=16)
+    assert tr._branches.has_frame
+    z, x = torch.rand(1, 3, 128, 128) * 255, torch.rand(1, 3, 256, 256) * 255
+    with torch.no_grad():
+        for m in tr.net.modules():  # non-trivial BN statistics, so a wrong folding would show
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+        tr._branches = type(tr._branches).from_net(tr.net, 128, 256, 1, frame=True)
+        zk = tr.net.template(z)
+        ref = tr.net.head(tr.net.split(zk), tr.net.search_branch(x))
+    out = tr._branches.frame(x, zk)
+    assert out.shape == (1, 6, tr.map_size, tr.map_size)
+    for a, b in zip(ref, (out[:, :1], out[:, 1:2], out[:, 2:])):
+        assert torch.allclose(a, b, atol=1e-3 * max(1.0, a.abs().max().item()))
+
+
 @pytest.mark.skipif(not SiamFCppTracker.has_default_weights(), reason="bundled SiamFC++ weights not trained yet")
 def test_bundled_weights_follow_the_demo_target():
     from adaptrack.demo_clip import make_demo_clip
