@@ -30,6 +30,12 @@ ECCV-W 2016, sec. 2.4 and the authors' tracker):
   ``(X - Z) = stride * (h - 1)`` with the same feature-grid offset in both crops. 'Valid' networks
   (AlexNet) satisfy it for any sizes with ``(X - Z) % stride == 0``; TF-'same' networks (EfficientNet)
   when ``Z`` and ``X`` are multiples of the total stride (:func:`check_crop_alignment`).
+* **Feature pyramid** (:func:`feature_scale_pyramid`, optional): instead of running the network on the
+  ``n`` scaled crops, run it on the unit-scale crop only and approximate the features of crop ``k`` by
+  resampling that feature map about its centre by ``q^k`` (the "fast feature pyramids" approximation of
+  Dollár, Appel, Belongie, Perona, PAMI 2014, for the small ratios ``q^k`` of a scale search): a crop
+  ``q^k`` times wider shows at normalised position ``v`` what the unit crop shows at ``q^k v``. A third
+  of the network cost for 3 scales; not exact (the trackers' ``scale_pyramid="feature"`` option).
 * **Damping** (:func:`damp_size`): the target size follows the chosen scale with learning rate
   ``lr`` (0.59): ``(w, h) <- (1 - lr) (w, h) + lr * q^k (w, h)``, then clipped to ``[0.2, 5] x`` the
   initial size.
@@ -56,6 +62,7 @@ __all__ = [
     "damp_size",
     "check_crop_alignment",
     "frames_to_tensor",
+    "feature_scale_pyramid",
     "MultiScaleSearch",
     "SearchResult",
 ]
@@ -166,6 +173,30 @@ def frames_to_tensor(crops: np.ndarray, channels_last: bool = False) -> torch.Te
         a = a[None]
     t = torch.from_numpy(np.ascontiguousarray(a)).permute(0, 3, 1, 2).float()
     return t.contiguous(memory_format=torch.channels_last) if channels_last else t.contiguous()
+
+
+def feature_scale_pyramid(xf: torch.Tensor, scales) -> torch.Tensor:
+    """Approximate search features of the crops ``s_x * q^k`` from those of the unit-scale crop.
+
+    ``xf`` is ``(1, C, H, W)`` (the features of the crop of side ``s_x``); returns ``(S, C, H, W)`` where map
+    ``k`` samples ``xf`` at ``q^k`` times the normalised offset from the centre (bilinear, borders
+    replicated); the unit scale is ``xf`` itself.
+    """
+    import torch.nn.functional as F
+
+    if xf.dim() != 4 or xf.shape[0] != 1:
+        raise ValueError(f"feature_scale_pyramid expects the (1, C, H, W) features of one crop, got {tuple(xf.shape)}")
+    q = torch.as_tensor(np.asarray(scales, dtype=np.float64), dtype=xf.dtype)
+    theta = torch.zeros(len(q), 2, 3, dtype=xf.dtype)
+    theta[:, 0, 0] = q
+    theta[:, 1, 1] = q
+    n, c, h, w = len(q), xf.shape[1], xf.shape[2], xf.shape[3]
+    grid = F.affine_grid(theta, [n, c, h, w], align_corners=False)
+    out = F.grid_sample(xf.expand(n, c, h, w), grid, mode="bilinear", padding_mode="border", align_corners=False)
+    unit = torch.isclose(q, torch.ones_like(q))
+    if unit.any():
+        out[unit] = xf[0]
+    return out
 
 
 @dataclass

@@ -34,7 +34,15 @@ from torch import nn
 from ..image import crop_and_resize, crop_multiscale
 from ..nn.backbones import build_backbone
 from ..nn.correlation import xcorr
-from ..nn.siamese import MultiScaleSearch, check_crop_alignment, damp_size, first_frame_windows, frames_to_tensor, window_sizes
+from ..nn.siamese import (
+    MultiScaleSearch,
+    check_crop_alignment,
+    damp_size,
+    feature_scale_pyramid,
+    first_frame_windows,
+    frames_to_tensor,
+    window_sizes,
+)
 from ..weights import load_weights
 from ..adaptation.adversarial_template import SiamFCTemplateAdaptation
 from .base import TrackOutput, Tracker, register_tracker
@@ -168,6 +176,9 @@ class SiamFCParams:
     scale_lr: float = 0.59
     window_influence: float = 0.176
     response_upscale: int = 16
+    # "image": the network runs on the num_scales crops (SiamFC); "feature": on the unit-scale crop only,
+    # the other scales resampled from its features (nn.siamese.feature_scale_pyramid; faster, approximate)
+    scale_pyramid: str = "image"
     # "onnx": ONNX Runtime runs the template and search branches (same graphs, ~3x faster here);
     # "torch": PyTorch; "auto": onnx when the tracker builds its own net, torch when given one (a model
     # being trained changes every step, so exporting it would be wasted)
@@ -190,6 +201,8 @@ class SiamFCTracker(SiamFCTemplateAdaptation, Tracker):
         self.params = p = params or SiamFCParams()
         if p.backend not in ("auto", "torch", "onnx"):
             raise ValueError(f"backend must be 'auto', 'torch' or 'onnx', got {p.backend!r}")
+        if p.scale_pyramid not in ("image", "feature"):
+            raise ValueError(f"scale_pyramid must be 'image' or 'feature', got {p.scale_pyramid!r}")
         self.backend = p.backend if p.backend != "auto" else ("onnx" if net is None else "torch")
         if net is None:
             net = build_siamfc_net(p)
@@ -213,7 +226,8 @@ class SiamFCTracker(SiamFCTemplateAdaptation, Tracker):
         if self.backend == "onnx":
             from ..export import OnnxBranches
 
-            self._branches = OnnxBranches.from_net(self.net, p.exemplar_size, p.instance_size, p.num_scales)
+            batch = 1 if p.scale_pyramid == "feature" else p.num_scales
+            self._branches = OnnxBranches.from_net(self.net, p.exemplar_size, p.instance_size, batch)
 
     # -- the two branches (PyTorch or ONNX Runtime) --------------------------------------------------
     def _template(self, crop: np.ndarray) -> torch.Tensor:
@@ -268,9 +282,13 @@ class SiamFCTracker(SiamFCTemplateAdaptation, Tracker):
 
     def _track(self, frame: np.ndarray) -> TrackOutput:
         p = self.params
-        crops = crop_multiscale(frame, self.center, self.s_x * self.searcher.scales, p.instance_size, self.avg_color)
-        xf = self._search(crops)
+        if p.scale_pyramid == "feature":
+            xf = self._search(crop_and_resize(frame, self.center, self.s_x, p.instance_size, self.avg_color))
+        else:
+            xf = self._search(crop_multiscale(frame, self.center, self.s_x * self.searcher.scales, p.instance_size, self.avg_color))
         with torch.inference_mode():
+            if p.scale_pyramid == "feature":
+                xf = feature_scale_pyramid(xf, self.searcher.scales)
             responses = self.net.score(self.zf, xf)
         res = self.searcher(responses, self.center, self.s_x)
         self.center = res.center

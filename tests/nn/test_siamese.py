@@ -130,3 +130,23 @@ def test_alignment_check_and_tensor_conversion():
     t = frames_to_tensor(crops, channels_last=True)
     assert t.shape == (3, 3, 8, 6) and t.dtype == torch.float32
     assert t[1, 2, 5, 4] == crops[1, 5, 4, 2]
+
+
+def test_feature_scale_pyramid_resamples_about_the_centre():
+    from adaptrack.nn.siamese import feature_scale_pyramid
+
+    n = 32
+    # a feature map that is linear in the normalised offset from the centre: f(v) = v (pixel centres)
+    v = (torch.arange(n, dtype=torch.float64) + 0.5) / n * 2 - 1
+    xf = torch.stack([v.expand(n, n), v[:, None].expand(n, n)])[None]  # channel 0: x, channel 1: y
+    scales = [1 / 1.0375, 1.0, 1.0375]
+    out = feature_scale_pyramid(xf, scales)
+    assert out.shape == (3, 2, n, n)
+    assert torch.equal(out[1], xf[0])  # the unit scale is the map itself
+    inner = slice(2, n - 2)  # away from the replicated border
+    for k, q in enumerate(scales):
+        # a crop q times wider shows at v what the unit crop shows at q v
+        assert torch.allclose(out[k, 0, inner, inner], q * xf[0, 0, inner, inner], atol=1e-9)
+        assert torch.allclose(out[k, 1, inner, inner], q * xf[0, 1, inner, inner], atol=1e-9)
+    with pytest.raises(ValueError, match="one crop"):
+        feature_scale_pyramid(xf.expand(2, 2, n, n), scales)

@@ -83,11 +83,14 @@ def _moving_square_frames(n=20, size=(320, 240), seed=0):
     return frames, np.array(boxes, float)
 
 
-def test_tracker_runs_with_random_weights_and_follows_a_target():
+@pytest.mark.parametrize("scale_pyramid", ["image", "feature"])
+def test_tracker_runs_with_random_weights_and_follows_a_target(scale_pyramid):
     """The ImageNet backbone with a random (near-isometric) adjust head already matches a distinctive
-    target: the whole loop (crops, scales, upsampling, window, displacement mapping) must keep it."""
+    target: the whole loop (crops, scales, upsampling, window, displacement mapping) must keep it, with
+    the scales cropped from the image (SiamFC) or resampled from the unit crop's features."""
     torch.manual_seed(0)
-    tracker = adaptrack.create("siamfc", weights=None, backend="torch")  # onnx parity: tests/test_export.py
+    # onnx parity: tests/test_export.py
+    tracker = adaptrack.create("siamfc", weights=None, backend="torch", scale_pyramid=scale_pyramid)
     frames, boxes = _moving_square_frames()
     tracker.initialize(frames[0], boxes[0])
     ious, errs = [], []
@@ -105,6 +108,8 @@ def test_bad_backend_and_alignment_raise():
         SiamFCTracker(SiamFCParams(backend="tensorrt"), weights=None)
     with pytest.raises(ValueError, match="multiple"):
         SiamFCTracker(SiamFCParams(exemplar_size=127, instance_size=255), weights=None)
+    with pytest.raises(ValueError, match="scale_pyramid"):
+        SiamFCTracker(SiamFCParams(scale_pyramid="video"), weights=None)
 
 
 @pytest.mark.parametrize("weights_name,variant", [("siamfc", None), ("siamfc_lite_s8s16", "lite_s8s16")])
