@@ -19,6 +19,14 @@ The prediction is differentiable w.r.t. the box coordinates (PrRoIPool is), so c
 refined by gradient ascent on the predicted IoU (ATOM sec. 3.4): ``b <- b + step * (w, h, w, h) *
 dIoU/db`` for a few iterations; the tracker then averages the best candidates.
 
+Refinement in eval mode computes ``dIoU/db`` in closed form instead of by autograd
+(:meth:`IoUNet.iou_and_box_grad`): the head after pooling is ``iou = w . relu(BN(W3 p3)), relu(BN(W4
+p4)) + b`` (BatchNorm folded into the linear layers), so ``dIoU/dp_l = W_l^T (w_l . 1[z_l > 0])``, and
+PrRoIPool's closed-form box derivative (:func:`~adaptrack.nn.prroi_pool.prroi_pool_boxes_with_grad`)
+carries it to the box (both levels' bin weights in one stacked computation). Per-frame quantities are formed once per :meth:`IoUNet.refine` call, not per
+step: the modulation is folded into the test features (``pool(f) * m == pool(f * m)`` channel-wise,
+pooling being linear), and BatchNorm into the head's weights.
+
 Sizes are reduced from ATOM's (which were built for ResNet-18's 128/256 channels and 256-512 wide
 layers) to suit EfficientNet-Lite0 (40 channels at stride 8, 112 at stride 16) and a CPU: reference
 convs 64 (s8) / 128 (s16), test convs 128 / 128, modulation and fc widths 128 / 128 (``width``).
@@ -31,7 +39,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .prroi_pool import prroi_pool_boxes
+from .prroi_pool import prroi_pool_boxes, prroi_pool_levels_with_grad
 
 __all__ = ["IoUNet", "boxes_to_rois"]
 
@@ -50,6 +58,12 @@ class _LinearBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.relu(self.bn(self.linear(x.flatten(1))))
+
+    def folded(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Eval-mode ``(weight, bias)`` with BatchNorm folded in: ``forward(x) == relu(x @ weight.T + bias)``."""
+        bn = self.bn
+        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+        return self.linear.weight * scale[:, None], bn.bias - bn.running_mean * scale
 
 
 def boxes_to_rois(boxes: torch.Tensor) -> torch.Tensor:
@@ -123,7 +137,46 @@ class IoUNet(nn.Module):
         return self.predict_iou((m3, m4), self.get_iou_features(test_feats[0], test_feats[1]), proposals)
 
     # -- refinement ----------------------------------------------------------------------------------
-    @torch.enable_grad()
+    def _refine_context(self, modulation, iou_features) -> tuple:
+        """Per-frame constants of :meth:`iou_and_box_grad`: the test features times the modulation in the
+        ``(B, H, C, W)`` layout of :func:`prroi_pool_levels_with_grad`, and the head with BatchNorm folded
+        in, its input columns reordered to the pooled ``(ph, C, pw)`` order."""
+        feats = [(f.detach() * m.detach()[:, :, None, None]).permute(0, 2, 1, 3).contiguous()
+                 for f, m in zip(iou_features, modulation)]
+        head = []
+        for block, k in ((self.fc3_t, 5), (self.fc4_t, 3)):
+            w, b = block.folded()
+            w = w.detach()
+            head.append((w.reshape(w.shape[0], -1, k, k).permute(0, 2, 1, 3).reshape(w.shape[0], -1).contiguous(), b.detach()))
+        wp = self.iou_predictor.weight.detach()[0]
+        n3 = head[0][0].shape[0]
+        return feats, head, (wp[:n3], wp[n3:]), self.iou_predictor.bias.detach()[0]
+
+    def _iou_and_grad(self, ctx: tuple, boxes: torch.Tensor, need_grad: bool = True):
+        feats, head, wps, bp = ctx
+        B, P, _ = boxes.shape
+        pooled, vjp = prroi_pool_levels_with_grad(feats, _xyxy(boxes), (5, 3), [1.0 / s for s in self.strides], self.offsets,
+                                                  with_grad=need_grad)
+        zs = [torch.addmm(b, p.reshape(B * P, -1), w.t()) for p, (w, b) in zip(pooled, head)]
+        iou = bp + sum(torch.relu(z) @ wp for z, wp in zip(zs, wps))
+        iou = iou.reshape(B, P)
+        if not need_grad:
+            return iou, None
+        # dIoU / d pooled (modulated) features, through relu and the folded linear layers
+        gs = [(((z > 0) * wp) @ w).view(p.shape) for z, wp, (w, _), p in zip(zs, wps, head, pooled)]
+        g = vjp(gs)  # w.r.t. (x1, y1, x2, y2)
+        grad = torch.cat([g[..., :2] + g[..., 2:], g[..., 2:]], dim=-1)  # x2 = x + w: w.r.t. (x, y, w, h)
+        return iou, grad
+
+    @torch.no_grad()
+    def iou_and_box_grad(self, modulation, iou_features, boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Predicted IoU ``(B, P)`` of ``boxes`` ``(B, P, 4)`` xywh and its gradient w.r.t. the boxes ``(B, P,
+        4)``, in closed form (eval mode only: BatchNorm with running statistics). Equals
+        :meth:`predict_iou` and autograd through it (tested)."""
+        if self.training:
+            raise RuntimeError("iou_and_box_grad needs eval mode (BatchNorm folded with running statistics)")
+        return self._iou_and_grad(self._refine_context(modulation, iou_features), boxes.detach())
+
     def refine(self, modulation, iou_features, boxes: torch.Tensor, iterations: int = 5, step_length: float = 1.0,
                step_decay: float = 1.0, min_size: float = 1.0, score_final: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """Gradient ascent on the predicted IoU w.r.t. box coordinates (ATOM sec. 3.4).
@@ -131,8 +184,28 @@ class IoUNet(nn.Module):
         ``boxes`` ``(B, P, 4)`` xywh. Each step moves ``b += step * (w, h, w, h) * dIoU/db`` (the gradient is
         scaled by the box size so the step is relative). Returns the refined boxes and their predicted IoU:
         of the returned boxes with ``score_final``, else (cheaper, as ATOM does) the IoU predicted in the
-        last iteration, just before its step.
+        last iteration, just before its step. In eval mode the gradient is the closed form of
+        :meth:`iou_and_box_grad` (one context per call); in training mode autograd through :meth:`predict_iou`.
         """
+        if self.training:
+            return self._refine_autograd(modulation, iou_features, boxes, iterations, step_length, step_decay, min_size,
+                                         score_final)
+        with torch.no_grad():
+            ctx = self._refine_context(modulation, iou_features)
+            b = boxes.detach().clone()
+            step = float(step_length)
+            iou = None
+            for _ in range(iterations):
+                iou, grad = self._iou_and_grad(ctx, b)
+                b = b + step * b[..., 2:].repeat(1, 1, 2) * grad
+                b[..., 2:] = b[..., 2:].clamp(min=min_size)
+                step *= step_decay
+            if score_final or iou is None:
+                iou, _ = self._iou_and_grad(ctx, b, need_grad=False)
+        return b, iou
+
+    @torch.enable_grad()
+    def _refine_autograd(self, modulation, iou_features, boxes, iterations, step_length, step_decay, min_size, score_final):
         mod = tuple(m.detach() for m in modulation)
         feats = tuple(f.detach() for f in iou_features)
         b = boxes.detach().clone()

@@ -21,6 +21,19 @@ in a bin ``[x1, x2]`` is ``wx_j = (H(x2 - j) - H(x1 - j)) / (x2 - x1)`` and like
 which is exact, vectorised, and differentiable w.r.t. the features and the box coordinates (the
 derivative of ``H`` is ``hat``, continuous).
 
+**Closed-form gradient w.r.t. the box** (:func:`prroi_pool_boxes_with_grad`, used by the IoU-Net box
+refinement instead of autograd). A bin edge ``e_q = lo + (hi - lo) q / bins`` moves with the bounds
+(``de_q/dlo = 1 - q/bins``, ``de_q/dhi = q/bins``) and ``dH(e - j)/de = hat(e - j)``, so with
+``mass_qj = H(e_{q+1} - j) - H(e_q - j)`` and ``width = (hi - lo) / bins``
+
+    dw_qj/dlo = [hat(e_{q+1} - j)(1 - (q+1)/bins) - hat(e_q - j)(1 - q/bins)] / width + w_qj / (bins width)
+    dw_qj/dhi = [hat(e_{q+1} - j)(q+1)/bins - hat(e_q - j) q/bins] / width - w_qj / (bins width)
+
+(the interpolated map integrated along the moving bin edges, divided by the bin area, minus the
+pooled value times d(area)/area). The output gradient ``G`` (``ph x pw`` per channel) reaches the
+weights through the two matrix products: ``dL/dWy = G (F Wx^T)^T`` and ``dL/dWx = G^T (Wy F)``
+summed over channels; contracting these with the weight derivatives gives ``dL/dbox``.
+
 Coordinates: ``rois`` are ``(K, 5)`` rows ``(batch_index, x1, y1, x2, y2)`` in input-image pixels
 (continuous, 0-based). A box coordinate ``x`` maps to feature coordinates ``u = x * spatial_scale -
 offset``. With the default ``offset = 0.5`` feature sample ``j`` sits at the centre of its receptive
@@ -30,10 +43,13 @@ cell, image position ``(j + 0.5) / spatial_scale`` (RoIAlign's ``aligned=True`` 
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
-__all__ = ["prroi_pool2d", "prroi_pool_boxes", "PrRoIPool2d", "hat_integral_weights"]
+__all__ = ["prroi_pool2d", "prroi_pool_boxes", "prroi_pool_boxes_with_grad", "prroi_pool_levels_with_grad", "PrRoIPool2d", "hat_integral_weights",
+           "hat_integral_weights_and_grads"]
 
 
 def _hat_antiderivative(t: torch.Tensor) -> torch.Tensor:
@@ -59,6 +75,40 @@ def hat_integral_weights(lo: torch.Tensor, hi: torch.Tensor, n: int, bins: int) 
     width = ((hi - lo) / bins)[:, None, None]
     safe = torch.where(width > 0, width, torch.ones_like(width))
     return torch.where(width > 0, mass / safe, torch.zeros_like(mass))
+
+
+def _bin_weights_and_grads(lo: torch.Tensor, hi: torch.Tensor, q: torch.Tensor, bins, n: int, with_grad: bool = True):
+    """Core of :func:`hat_integral_weights_and_grads` for rows ``lo, hi`` ``(...)`` whose bin edges are
+    ``lo + (hi - lo) * q`` (``q`` ``(..., nb + 1)`` broadcastable, non-decreasing fractions; ``bins`` the
+    divisor of the bin width, a number or a tensor broadcastable to ``lo``). Repeating the last fraction
+    pads a row with empty bins whose weights and derivatives are exactly zero."""
+    span = hi - lo
+    edges = lo[..., None] + span[..., None] * q  # (..., nb+1)
+    j = torch.arange(n, dtype=lo.dtype, device=lo.device)
+    t = (edges[..., None] - j).clamp_(-1.0, 1.0)  # (..., nb+1, n)
+    cdf = torch.where(t < 0, 0.5 * (t + 1.0) ** 2, 1.0 - 0.5 * (1.0 - t) ** 2)
+    hat = 1.0 - t.abs()  # H'(t), zero beyond |t| = 1 (t is clamped there)
+    mass = cdf[..., 1:, :] - cdf[..., :-1, :]
+    width = span / bins
+    valid = width > 0
+    inv = torch.where(valid, 1.0 / torch.where(valid, width, torch.ones_like(width)), torch.zeros_like(width))
+    inv = inv[..., None, None]
+    w = mass * inv
+    if not with_grad:
+        return w, None, None
+    hq = hat * q[..., None]
+    dmass_dhi = hq[..., 1:, :] - hq[..., :-1, :]
+    dmass_dlo = (hat[..., 1:, :] - hat[..., :-1, :]) - dmass_dhi
+    wb = w * (inv / (bins if isinstance(bins, (int, float)) else bins[..., None, None]))
+    return w, dmass_dlo * inv + wb, dmass_dhi * inv - wb
+
+
+def hat_integral_weights_and_grads(lo: torch.Tensor, hi: torch.Tensor, n: int, bins: int):
+    """:func:`hat_integral_weights` and its derivatives w.r.t. ``lo`` and ``hi`` in closed form (see the
+    module docstring). Returns ``(w, dw_dlo, dw_dhi)``, each ``(K, bins, n)``; zero-width bins get zero
+    weights and zero derivatives (as autograd gives through :func:`hat_integral_weights`)."""
+    q = torch.arange(bins + 1, dtype=lo.dtype, device=lo.device) / bins
+    return _bin_weights_and_grads(lo, hi, q, bins, n)
 
 
 def prroi_pool2d(
@@ -93,6 +143,24 @@ def prroi_pool2d(
     return torch.matmul(rows, wx.transpose(1, 2)[:, None])  # (K, C, ph, pw)
 
 
+def _box_window(features: torch.Tensor, b: torch.Tensor):
+    """Cut ``features`` to the window of samples any of the boxes ``b`` ``(K, 4)`` (feature coordinates,
+    x1 y1 x2 y2) can touch -- samples farther than one cell from every box get zero weight -- and shift
+    the boxes into the window. Returns ``(features, boxes)``, or None when every box is off the map."""
+    lo_x, lo_y = torch.minimum(b[:, 0], b[:, 2]).min(), torch.minimum(b[:, 1], b[:, 3]).min()
+    hi_x, hi_y = torch.maximum(b[:, 0], b[:, 2]).max(), torch.maximum(b[:, 1], b[:, 3]).max()
+    lo_x, lo_y, hi_x, hi_y = torch.stack([lo_x, lo_y, hi_x, hi_y]).tolist()
+    j0, j1 = max(0, math.floor(lo_x) - 1), min(features.shape[-1], math.ceil(hi_x) + 2)
+    i0, i1 = max(0, math.floor(lo_y) - 1), min(features.shape[-2], math.ceil(hi_y) + 2)
+    if j1 <= j0 or i1 <= i0:
+        return None
+    if (i0, j0, i1, j1) != (0, 0) + tuple(features.shape[-2:]):
+        features = features[..., i0:i1, j0:j1]
+    if i0 or j0:
+        b = b - torch.tensor([j0, i0, j0, i0], dtype=b.dtype, device=b.device)
+    return features, b
+
+
 def prroi_pool_boxes(
     features: torch.Tensor,
     boxes: torch.Tensor,
@@ -116,17 +184,10 @@ def prroi_pool_boxes(
     P = boxes.shape[1]
     b = boxes.to(features.dtype).reshape(-1, 4) * spatial_scale - offset
     if crop_to_boxes and b.numel():
-        # samples farther than one cell from every box get zero weight: pool from the covering window only
-        lo = torch.floor(torch.minimum(b[:, 0], b[:, 2]).min()).item() - 1
-        hi = torch.ceil(torch.maximum(b[:, 0], b[:, 2]).max()).item() + 2
-        j0, j1 = max(0, int(lo)), min(features.shape[-1], int(hi))
-        lo = torch.floor(torch.minimum(b[:, 1], b[:, 3]).min()).item() - 1
-        hi = torch.ceil(torch.maximum(b[:, 1], b[:, 3]).max()).item() + 2
-        i0, i1 = max(0, int(lo)), min(features.shape[-2], int(hi))
-        if j1 <= j0 or i1 <= i0:  # every box is off the map
+        window = _box_window(features, b)
+        if window is None:  # every box is off the map
             return features.new_zeros(features.shape[0], P, features.shape[1], ph, pw)
-        features = features[..., i0:i1, j0:j1]
-        b = b - torch.tensor([j0, i0, j0, i0], dtype=b.dtype, device=b.device)
+        features, b = window
     B, C, H, W = features.shape
     wx = hat_integral_weights(b[:, 0], b[:, 2], W, pw).reshape(B, P * pw, W)
     wy = hat_integral_weights(b[:, 1], b[:, 3], H, ph).reshape(B * P, ph, H)
@@ -134,6 +195,110 @@ def prroi_pool_boxes(
     cols = cols.reshape(B, C, H, P, pw).permute(0, 3, 2, 1, 4).reshape(B * P, H, C * pw)
     out = torch.matmul(wy, cols)  # (B*P, ph, C*pw)
     return out.reshape(B, P, ph, C, pw).permute(0, 1, 3, 2, 4)
+
+
+def prroi_pool_levels_with_grad(features, boxes: torch.Tensor, output_sizes, spatial_scales, offsets,
+                                with_grad: bool = True):
+    """PrRoIPool of the same boxes on several feature maps at once, with the closed-form box gradient
+    (no autograd; the features are constants).
+
+    ``features``: a list of ``(B, H, C, W)`` maps (rows outermost, the layout both matrix products need;
+    the caller forms it once, e.g. once per frame); ``boxes`` ``(B, P, 4)`` ``(x1, y1, x2, y2)`` in image
+    pixels; ``output_sizes`` (int or ``(ph, pw)``), ``spatial_scales`` and ``offsets`` one per map.
+    Returns ``(pooled, box_vjp)``: ``pooled`` a list of ``(B, P, ph, C, pw)`` tensors -- note the order;
+    ``pooled[l].permute(0, 1, 3, 2, 4)`` is :func:`prroi_pool_boxes`' output -- and ``box_vjp(grads)``
+    taking a list of output gradients of those shapes to the ``(B, P, 4)`` box gradient (None without
+    ``with_grad``). Each map is cut to the window of samples the boxes can touch; the bin weights of all
+    maps and both axes, and their derivatives, come from one stacked computation.
+    """
+    L = len(features)
+    if boxes.dim() != 3 or boxes.shape[-1] != 4 or len(output_sizes) != L or len(spatial_scales) != L or len(offsets) != L:
+        raise ValueError(f"expected boxes (B, P, 4) and one output size, scale and offset per map, got {tuple(boxes.shape)}")
+    B, P = boxes.shape[:2]
+    K = B * P
+    dtype = features[0].dtype
+    sizes = [(o, o) if isinstance(o, int) else tuple(o) for o in output_sizes]
+    for f in features:
+        if f.dim() != 4 or f.shape[0] != B:
+            raise ValueError(f"features must be (B, H, C, W) maps with B = {B}, got {tuple(f.shape)}")
+    b = boxes.to(dtype).reshape(K, 4)
+    windows = [None] * L
+    if K:
+        # the boxes' extent (image px, one sync) -> per map the window of samples within one cell of a box
+        ext = torch.cat([torch.minimum(b[:, :2], b[:, 2:]).amin(0), torch.maximum(b[:, :2], b[:, 2:]).amax(0)]).tolist()
+        for m, f in enumerate(features):
+            s, off = float(spatial_scales[m]), float(offsets[m])
+            j0, j1 = max(0, math.floor(ext[0] * s - off) - 1), min(f.shape[3], math.ceil(ext[2] * s - off) + 2)
+            i0, i1 = max(0, math.floor(ext[1] * s - off) - 1), min(f.shape[1], math.ceil(ext[3] * s - off) + 2)
+            if j1 > j0 and i1 > i0:
+                windows[m] = (i0, i1, j0, j1)
+    if all(w is None for w in windows):  # no box, or every box off every map
+        zeros = boxes.new_zeros(boxes.shape)
+        return [f.new_zeros(B, P, ph, f.shape[2], pw) for f, (ph, pw) in zip(features, sizes)], (lambda grads: zeros) if with_grad else None
+    nb = max(max(sz) for sz in sizes)
+    nmax = max(max(i1 - i0, j1 - j0) for i0, i1, j0, j1 in (w for w in windows if w is not None))
+    # rows (map, axis): axis 0 = x (pw bins), axis 1 = y (ph bins); padded bins repeat the last edge (empty)
+    q = [[[k / n for k in range(n + 1)] + [1.0] * (nb - n) for n in (pw, ph)] for ph, pw in sizes]
+    consts = torch.tensor([[[float(spatial_scales[m])] * 2, [float(offsets[m]) + (windows[m] or (0, 0, 0, 0))[2],
+                             float(offsets[m]) + (windows[m] or (0, 0, 0, 0))[0]], [float(pw), float(ph)]]
+                           for m, (ph, pw) in enumerate(sizes)], dtype=dtype, device=b.device)  # (L, 3, 2)
+    scale, shift, nbins = consts[:, 0, :, None], consts[:, 1, :, None], consts[:, 2, :, None]  # (L, 2, 1)
+    lo = b[:, :2].t() * scale - shift  # (L, 2, K) feature coordinates within each window
+    hi = b[:, 2:].t() * scale - shift
+    qt = torch.tensor(q, dtype=dtype, device=b.device)[:, :, None, :]  # (L, 2, 1, nb+1)
+    w, dlo, dhi = _bin_weights_and_grads(lo, hi, qt, nbins, nmax, with_grad)  # (L, 2, K, nb, nmax)
+
+    pooled, saved = [], []
+    for m, (f, (ph, pw), win) in enumerate(zip(features, sizes, windows)):
+        C = f.shape[2]
+        if win is None:
+            pooled.append(f.new_zeros(B, P, ph, C, pw))
+            saved.append(None)
+            continue
+        i0, i1, j0, j1 = win
+        H, W = i1 - i0, j1 - j0
+        fw = f[:, i0:i1, :, j0:j1].reshape(B, H, C * W)
+        wx, wy = w[m, 0, :, :pw, :W], w[m, 1, :, :ph, :H]  # (K, pw, W), (K, ph, H)
+        t = torch.matmul(wy.reshape(B, P * ph, H), fw).view(K, ph * C, W)  # Wy F: (K, ph*C, W)
+        pooled.append(torch.matmul(t, wx.transpose(1, 2)).view(B, P, ph, C, pw))  # Wy F Wx^T
+        saved.append((fw, t, wx, H, W, C, ph, pw))
+    if not with_grad:
+        return pooled, None
+    dw = torch.stack([dlo, dhi])  # (2, L, 2, K, nb, nmax)
+
+    def box_vjp(grads) -> torch.Tensor:
+        gw = w.new_zeros(w.shape)  # dL/dW for every (map, axis), padded like w
+        for m, sv in enumerate(saved):
+            if sv is None:
+                continue
+            fw, t, wx, H, W, C, ph, pw = sv
+            g = grads[m].to(dtype).reshape(K, ph * C, pw)
+            gw[m, 0, :, :pw, :W] = torch.matmul(g.transpose(1, 2), t)  # dL/dWx = G^T (Wy F)
+            r = torch.matmul(g, wx).view(B, P * ph, C * W)  # G Wx
+            gw[m, 1, :, :ph, :H] = torch.matmul(r, fw.transpose(1, 2)).view(K, ph, H)  # dL/dWy = (G Wx) F^T
+        g = ((gw * dw).sum((-2, -1)) * scale).sum(1)  # (lo/hi, axis, K), image-pixel units
+        return g.reshape(4, K).t().reshape(B, P, 4).to(boxes.dtype)
+
+    return pooled, box_vjp
+
+
+def prroi_pool_boxes_with_grad(
+    features: torch.Tensor,
+    boxes: torch.Tensor,
+    output_size: int | tuple[int, int],
+    spatial_scale: float = 1.0,
+    offset: float = 0.5,
+):
+    """:func:`prroi_pool_boxes` (``crop_to_boxes``) plus the closed-form gradient w.r.t. the boxes, without
+    autograd. Returns ``(pooled, box_vjp)``: ``pooled`` ``(B, P, C, ph, pw)`` and ``box_vjp(grad)``
+    mapping a ``(B, P, C, ph, pw)`` output gradient to the ``(B, P, 4)`` gradient w.r.t. the ``(x1, y1,
+    x2, y2)`` boxes (the features are treated as constants). Equal to autograd through
+    :func:`prroi_pool_boxes` (tested). One map in the usual layout; see :func:`prroi_pool_levels_with_grad`.
+    """
+    if features.dim() != 4 or boxes.dim() != 3 or boxes.shape[-1] != 4 or boxes.shape[0] != features.shape[0]:
+        raise ValueError(f"expected features (B, C, H, W) and boxes (B, P, 4), got {tuple(features.shape)} and {tuple(boxes.shape)}")
+    (pooled,), vjp = prroi_pool_levels_with_grad([features.permute(0, 2, 1, 3)], boxes, [output_size], [spatial_scale], [offset])
+    return pooled.permute(0, 1, 3, 2, 4), lambda grad: vjp([grad.permute(0, 1, 3, 2, 4)])
 
 
 class PrRoIPool2d(nn.Module):

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from adaptrack.nn.iou_net import IoUNet, boxes_to_rois
@@ -69,3 +70,34 @@ def test_refinement_ascends_predicted_iou():
     with torch.no_grad():
         refined2, _ = net.refine(mod, feats, boxes, iterations=3, step_length=0.05)
     torch.testing.assert_close(refined, refined2)
+
+
+def test_closed_form_iou_gradient_equals_autograd():
+    net = _net(torch.float64)
+    mod = net.get_modulation(*_feats(1, torch.float64), torch.tensor([[40.0, 35.0, 30.0, 42.0]], dtype=torch.float64))
+    feats = net.get_iou_features(*_feats(1, torch.float64, seed=6))
+    # inside, partly off the map (top-left), and a large box
+    boxes = torch.tensor([[[33.3, 41.7, 37.1, 29.9], [-20.2, -9.6, 45.3, 51.9], [10.4, 12.8, 100.1, 90.3]]],
+                         dtype=torch.float64, requires_grad=True)
+    iou = net.predict_iou(mod, feats, boxes)
+    (want,) = torch.autograd.grad(iou.sum(), boxes)
+    got_iou, got = net.iou_and_box_grad(mod, feats, boxes)
+    torch.testing.assert_close(got_iou, iou.detach(), rtol=0, atol=1e-12)
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
+    assert want.abs().max() > 1e-4
+    net.train()
+    with pytest.raises(RuntimeError, match="eval mode"):
+        net.iou_and_box_grad(mod, feats, boxes)
+
+
+def test_closed_form_refinement_equals_autograd_refinement():
+    net = _net()
+    mod = net.get_modulation(*_feats(1), torch.tensor([[40.0, 35.0, 30.0, 42.0]]))
+    feats = net.get_iou_features(*_feats(1, seed=5))
+    boxes = torch.tensor([[[33.0, 41.0, 37.0, 30.0], [60.0, 22.0, 25.0, 52.0], [20.0, 20.0, 50.0, 50.0]]])
+    for score_final in (True, False):
+        want_b, want_iou = net._refine_autograd(mod, feats, boxes, 4, 0.05, 0.8, 1.0, score_final)
+        got_b, got_iou = net.refine(mod, feats, boxes, 4, 0.05, 0.8, 1.0, score_final)
+        torch.testing.assert_close(got_b, want_b, rtol=1e-5, atol=1e-4)  # float32 rounding only
+        torch.testing.assert_close(got_iou, want_iou, rtol=1e-5, atol=1e-6)
+        assert not torch.equal(got_b, boxes)

@@ -127,3 +127,63 @@ def test_grouped_boxes_equal_general_rois():
     rois = torch.cat([torch.arange(2, dtype=torch.float64).repeat_interleave(4)[:, None], boxes.reshape(-1, 4)], 1)
     ref = prroi_pool2d(feats, rois, (2, 3), 1 / 8, 0.9375)
     torch.testing.assert_close(out.reshape(8, 3, 2, 3), ref)
+
+
+def test_hat_weight_derivatives_match_autograd():
+    from adaptrack.nn.prroi_pool import hat_integral_weights, hat_integral_weights_and_grads
+
+    # bounds away from knots, partly outside the samples, and one empty (zero-width) and one reversed row
+    lo = torch.tensor([0.37, -1.61, 2.23, 5.5, 7.3], dtype=torch.float64, requires_grad=True)
+    hi = torch.tensor([4.91, 1.17, 9.87, 5.5, 6.1], dtype=torch.float64, requires_grad=True)
+    w_ref = hat_integral_weights(lo, hi, 8, 3)
+    w, dlo, dhi = hat_integral_weights_and_grads(lo.detach(), hi.detach(), 8, 3)
+    torch.testing.assert_close(w, w_ref.detach())
+    for k in range(lo.shape[0]):
+        for p in range(3):
+            for j in range(8):
+                glo, ghi = torch.autograd.grad(w_ref[k, p, j], (lo, hi), retain_graph=True)
+                assert abs(dlo[k, p, j] - glo[k]) < 1e-12 and abs(dhi[k, p, j] - ghi[k]) < 1e-12
+    assert w[3:].abs().max() == 0 and dlo[3:].abs().max() == 0 and dhi[3:].abs().max() == 0
+
+
+@pytest.mark.parametrize("size", [(2, 3), 5])
+def test_closed_form_box_gradient_matches_autograd(size):
+    from adaptrack.nn.prroi_pool import prroi_pool_boxes, prroi_pool_boxes_with_grad
+
+    g = torch.Generator().manual_seed(4)
+    feats = torch.randn(2, 3, 9, 11, generator=g, dtype=torch.float64)
+    xy = torch.rand(2, 5, 2, generator=g, dtype=torch.float64) * 80 - 15  # some boxes reach past the map
+    wh = torch.rand(2, 5, 2, generator=g, dtype=torch.float64) * 40 + 3
+    boxes = torch.cat([xy, xy + wh], -1).requires_grad_(True)
+    ref = prroi_pool_boxes(feats, boxes, size, 1 / 8, 0.9375)
+    out_grad = torch.randn(ref.shape, generator=g, dtype=torch.float64)
+    (want,) = torch.autograd.grad((ref * out_grad).sum(), boxes)
+    pooled, vjp = prroi_pool_boxes_with_grad(feats, boxes.detach(), size, 1 / 8, 0.9375)
+    torch.testing.assert_close(pooled, ref.detach(), rtol=0, atol=1e-12)
+    torch.testing.assert_close(vjp(out_grad), want, rtol=0, atol=1e-12)
+    assert want.abs().max() > 0.1  # a non-trivial gradient was compared
+    # every box off the map: zero output and zero gradient
+    off = torch.full((2, 1, 4), 500.0, dtype=torch.float64) + torch.tensor([0.0, 0, 30, 30], dtype=torch.float64)
+    pooled, vjp = prroi_pool_boxes_with_grad(feats, off, size, 1 / 8)
+    assert pooled.abs().max() == 0 and vjp(torch.ones_like(pooled)).abs().max() == 0
+
+
+def test_levels_with_grad_equals_one_map_at_a_time():
+    from adaptrack.nn.prroi_pool import prroi_pool_boxes_with_grad, prroi_pool_levels_with_grad
+
+    g = torch.Generator().manual_seed(5)
+    f8 = torch.randn(1, 4, 20, 22, generator=g, dtype=torch.float64)
+    f16 = torch.randn(1, 6, 10, 11, generator=g, dtype=torch.float64)
+    xy = torch.rand(1, 6, 2, generator=g, dtype=torch.float64) * 100 + 20
+    boxes = torch.cat([xy, xy + torch.rand(1, 6, 2, generator=g, dtype=torch.float64) * 50 + 10], -1)
+    scales, offsets = (1 / 8, 1 / 16), (0.9375, 0.96875)
+    pooled, vjp = prroi_pool_levels_with_grad([f.permute(0, 2, 1, 3) for f in (f8, f16)], boxes, (5, (3, 2)), scales, offsets)
+    grads = [torch.randn(p.shape, generator=g, dtype=torch.float64) for p in pooled]
+    total = torch.zeros_like(boxes)
+    for f, size, s, o, p, gr in zip((f8, f16), (5, (3, 2)), scales, offsets, pooled, grads):
+        ref, ref_vjp = prroi_pool_boxes_with_grad(f, boxes, size, s, o)
+        torch.testing.assert_close(p.permute(0, 1, 3, 2, 4), ref, rtol=0, atol=1e-12)
+        total += ref_vjp(gr.permute(0, 1, 3, 2, 4))
+    torch.testing.assert_close(vjp(grads), total, rtol=0, atol=1e-12)
+    _, none = prroi_pool_levels_with_grad([f8.permute(0, 2, 1, 3)], boxes, (5,), scales[:1], offsets[:1], with_grad=False)
+    assert none is None
