@@ -46,7 +46,15 @@ from torch import nn
 
 from ..image import crop_and_resize, crop_multiscale
 from ..nn.correlation import xcorr
-from ..nn.siamese import MultiScaleSearch, check_crop_alignment, damp_size, first_frame_windows, frames_to_tensor, window_sizes
+from ..nn.siamese import (
+    MultiScaleSearch,
+    check_crop_alignment,
+    damp_size,
+    feature_scale_pyramid,
+    first_frame_windows,
+    frames_to_tensor,
+    window_sizes,
+)
 from ..training.losses import balanced_logistic_loss, siamfc_labels
 from ..weights import load_weights
 from ..adaptation.adversarial_template import SiamFCTemplateAdaptation
@@ -218,6 +226,9 @@ class GradNetParams:
     scale_lr: float = 0.59
     window_influence: float = 0.176
     response_upscale: int = 16
+    # "image": f_x runs on the num_scales crops (SiamFC); "feature": on the unit-scale crop only, the other
+    # scales resampled from its features (nn.siamese.feature_scale_pyramid; faster, approximate)
+    scale_pyramid: str = "image"
     label_radius: float = 16.0  # positive radius of the label maps Y (search-crop pixels)
     use_update: bool = True  # False = the 'no_update' ablation (beta*_1 only)
     update_interval: int = 5  # frames between template updates
@@ -235,6 +246,8 @@ class GradNetParams:
             raise ValueError(f"template_mix must be in [0, 1], got {self.template_mix}")
         if self.backend not in ("torch", "onnx"):
             raise ValueError(f"backend must be 'torch' or 'onnx', got {self.backend!r}")
+        if self.scale_pyramid not in ("image", "feature"):
+            raise ValueError(f"scale_pyramid must be 'image' or 'feature', got {self.scale_pyramid!r}")
 
 
 def build_gradnet_net(p: GradNetParams) -> GradNetNet:
@@ -298,16 +311,14 @@ class GradNetTracker(SiamFCTemplateAdaptation, Tracker):
 
         self._onnx_search = None
         if p.backend == "onnx":
-            from ..export import ort_session
-
-            from ..export import export_branch
-
+            from ..export import export_branch, ort_session
             from .dsiam import _ONNX_MODELS, weights_cache_key
 
             key = weights_cache_key(p.weights_name, weights, p) if built_here else None
             model = _ONNX_MODELS.get(key) if key is not None else None
             if model is None:
-                example = torch.zeros(p.num_scales, 3, p.instance_size, p.instance_size)
+                batch = 1 if p.scale_pyramid == "feature" else p.num_scales
+                example = torch.zeros(batch, 3, p.instance_size, p.instance_size)
                 model = export_branch(self.net, "search_features", example)
                 if key is not None:
                     _ONNX_MODELS[key] = model
@@ -385,9 +396,13 @@ class GradNetTracker(SiamFCTemplateAdaptation, Tracker):
     def _track(self, frame: np.ndarray) -> TrackOutput:
         p = self.params
         self.frame_index += 1
-        crops = crop_multiscale(frame, self.center, self.s_x * self.searcher.scales, p.instance_size, self.avg_color)
         with torch.no_grad():
-            xf = self._search_features(crops)
+            if p.scale_pyramid == "feature":
+                xf1 = self._search_features(crop_and_resize(frame, self.center, self.s_x, p.instance_size, self.avg_color))
+                xf = feature_scale_pyramid(xf1, self.searcher.scales)
+            else:
+                crops = crop_multiscale(frame, self.center, self.s_x * self.searcher.scales, p.instance_size, self.avg_color)
+                xf = self._search_features(crops)
             responses = self.net.score(self.template, xf)
         old_center, window = self.center.copy(), self.s_x
         res = self.searcher(responses, self.center, self.s_x)

@@ -170,6 +170,9 @@ def test_no_update_variant_keeps_the_first_template(siamfc):
 
 def test_variants_are_declared():
     v = get_entry("gradnet").variants()
+    assert v["fast"] == {"scale_pyramid": "feature"}
+    with pytest.raises(ValueError, match="scale_pyramid"):
+        GradNetParams(scale_pyramid="pixels")
     assert v["no_update"] == {"use_update": False}
     assert v["no_template_generalization"]["weights_name"] != "gradnet"
 
@@ -193,12 +196,14 @@ def test_weights_without_search_branch_are_rejected(siamfc, tmp_path):
         load_gradnet_weights(_net(siamfc), str(bad))
 
 
-def test_onnx_backend_matches_torch(siamfc):
+@pytest.mark.parametrize("scale_pyramid", ["image", "feature"])
+def test_onnx_backend_matches_torch(siamfc, scale_pyramid):
     frames = _frames(4)
     net = _net(siamfc)
     results = {}
     for backend in ("torch", "onnx"):
-        tr = GradNetTracker(GradNetParams(backend=backend, update_interval=2), weights=None, net=net)
+        params = GradNetParams(backend=backend, update_interval=2, scale_pyramid=scale_pyramid)
+        tr = GradNetTracker(params, weights=None, net=net)
         tr.initialize(frames[0], (100, 80, 30, 40))
         results[backend] = [tr.track(f) for f in frames[1:]]
     for a, b in zip(results["torch"], results["onnx"]):
