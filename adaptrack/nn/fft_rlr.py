@@ -21,6 +21,13 @@ through the dense solve).
 regulariser is ``lambda * mean_k |X^(k)|^2`` (per batch element and channel), which makes it invariant to
 the feature scale — useful when the features come from a pretrained backbone whose activations have no
 fixed magnitude. The identity transform (a unit impulse at the origin) is :func:`identity_filter`.
+
+Tracking-time forms (same maths, fewer transforms): a learned filter is only ever applied by circular
+convolution, so it can stay in the Fourier domain (:func:`rlr_spectrum`, :func:`apply_spectrum`:
+``R * F = F^-1(R^ . F^)``). When the regression input is fixed for a whole sequence, as ``f(O_1)`` in eq. (6),
+the transformed input ``R * X`` for a new target ``Y`` is ``F^-1(|X^|^2 / (|X^|^2 + lambda) . Y^)``: a
+per-sequence real gain on ``Y``'s spectrum (:meth:`FFTRidgeRegression.fixed_input_gain`), one FFT pair
+per update instead of solving for ``R`` and convolving.
 """
 
 from __future__ import annotations
@@ -31,7 +38,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["rlr_solve", "circular_conv", "apply", "identity_filter", "FFTRidgeRegression", "softplus_inverse"]
+__all__ = [
+    "rlr_solve", "rlr_spectrum", "circular_conv", "apply", "apply_spectrum", "identity_filter", "FFTRidgeRegression",
+    "softplus_inverse",
+]
 
 
 def _check_pair(x: torch.Tensor, y: torch.Tensor) -> None:
@@ -39,6 +49,23 @@ def _check_pair(x: torch.Tensor, y: torch.Tensor) -> None:
         raise ValueError(f"fft_rlr: X and Y must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
     if x.dim() < 2:
         raise ValueError(f"fft_rlr: expected (..., H, W) tensors, got shape {tuple(x.shape)}")
+
+
+def rlr_spectrum(x: torch.Tensor, y: torch.Tensor, lam, xf: torch.Tensor | None = None) -> torch.Tensor:
+    """Eq. (4) without the inverse transform: ``rfft2(R)`` (``(..., H, W // 2 + 1)`` complex) of the filter
+    :func:`rlr_solve` returns. ``xf``: ``rfft2(x)`` when the caller has it already."""
+    _check_pair(x, y)
+    xf = torch.fft.rfft2(x) if xf is None else xf
+    yf = torch.fft.rfft2(y)
+    return xf.conj() * yf / (xf.real.square() + xf.imag.square() + lam)
+
+
+def apply_spectrum(rf: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    """:func:`circular_conv` of a filter given by its spectrum ``rf = rfft2(r)`` with ``f`` (``(..., H, W)``)."""
+    h, w = f.shape[-2:]
+    if rf.shape[-2:] != (h, w // 2 + 1):
+        raise ValueError(f"apply_spectrum: spectrum {tuple(rf.shape)} does not match map {tuple(f.shape)}")
+    return torch.fft.irfft2(rf * torch.fft.rfft2(f), s=(h, w))
 
 
 def rlr_solve(x: torch.Tensor, y: torch.Tensor, lam) -> torch.Tensor:
@@ -102,16 +129,37 @@ class FFTRidgeRegression(nn.Module):
     def lam(self) -> torch.Tensor:
         return F.softplus(self.raw_lambda)
 
-    def regulariser(self, x: torch.Tensor) -> torch.Tensor:
-        """The ``lambda`` added to the denominator of eq. (4) for input ``x``."""
+    def regulariser(self, x: torch.Tensor, xf: torch.Tensor | None = None) -> torch.Tensor:
+        """The ``lambda`` added to the denominator of eq. (4) for input ``x`` (``xf = rfft2(x)`` if known)."""
         lam = self.lam.to(x.dtype)
         if not self.relative:
             return lam
-        power = torch.fft.rfft2(x).abs().square().mean(dim=(-2, -1), keepdim=True)
+        xf = torch.fft.rfft2(x) if xf is None else xf
+        power = xf.abs().square().mean(dim=(-2, -1), keepdim=True)
         return lam * (power + torch.finfo(x.dtype).tiny)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return rlr_solve(x, y, self.regulariser(x))
+
+    def spectrum(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """``rfft2`` of :meth:`forward`'s filter (apply it with :func:`apply_spectrum`)."""
+        xf = torch.fft.rfft2(x)
+        return rlr_spectrum(x, y, self.regulariser(x, xf), xf)
+
+    def fixed_input_gain(self, x: torch.Tensor) -> torch.Tensor:
+        """For a regression input ``x`` fixed over many fits: the real gain ``g`` with
+        ``circular_conv(forward(x, y), x) == irfft2(g * rfft2(y))`` for every target ``y``
+        (see :meth:`transform_fixed_input`)."""
+        xf = torch.fft.rfft2(x)
+        p = xf.real.square() + xf.imag.square()
+        return p / (p + self.regulariser(x, xf))
+
+    @staticmethod
+    def transform_fixed_input(gain: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """``R * x`` for the filter ``R = forward(x, y)`` fitted to target ``y``, given ``gain =
+        fixed_input_gain(x)``: eq. (4) then eq. (2) in one FFT pair."""
+        h, w = y.shape[-2:]
+        return torch.fft.irfft2(gain * torch.fft.rfft2(y), s=(h, w))
 
     @staticmethod
     def apply_filter(r: torch.Tensor, f: torch.Tensor) -> torch.Tensor:

@@ -47,7 +47,7 @@ from torch import nn
 
 from ..image import crop_and_resize, crop_multiscale
 from ..nn.correlation import xcorr
-from ..nn.fft_rlr import FFTRidgeRegression, circular_conv
+from ..nn.fft_rlr import FFTRidgeRegression, apply_spectrum, circular_conv
 from ..nn.siamese import MultiScaleSearch, check_crop_alignment, damp_size, first_frame_windows, frames_to_tensor, window_sizes
 from ..weights import load_weights
 from ..adaptation.adversarial_template import SiamFCTemplateAdaptation
@@ -203,6 +203,8 @@ class DSiamParams:
     bs_sigma: float = 1.0  # Gaussian of G_bar: sigma = bs_sigma x target size (crop pixels)
     success_threshold: float = 0.0  # update V, W only when the fused peak logit exceeds this (sec. 3.6)
     update_interval: int = 1  # re-learn V, W every N successful frames (paper: 1)
+    fast_transforms: bool = True  # V, W in the Fourier domain, V * f(O_1) once per update (same maths);
+    # False: the reference path (spatial V, W filters applied by circular convolution every frame)
     lam_v: float = 0.5  # initial lambdas (the bundled weights carry the trained ones)
     lam_w: float = 0.5
     backend: str = "onnx"  # "onnx" (ONNX Runtime for the fixed-shape backbone + adjust passes) | "torch"
@@ -376,22 +378,62 @@ class DSiamTracker(SiamFCTemplateAdaptation, Tracker):
         return self.net.embed(self.net.features(x))
 
     def _learn_transforms(self, frame: np.ndarray) -> None:
-        """Crop ``O_t``, ``G_t``, ``G_bar_t`` at the current box and re-learn ``V_t`` / ``W_t`` (eqs. 6, 8)."""
+        """Crop ``O_t``, ``G_t``, ``G_bar_t`` at the current box and re-learn ``V_t`` / ``W_t`` (eqs. 6, 8).
+
+        Fast path (default): ``V_t`` is never formed; the template it produces, ``V_t * f(O_1)``, is computed
+        here once per update from the per-sequence gain of ``f(O_1)``
+        (:meth:`~adaptrack.nn.fft_rlr.FFTRidgeRegression.transform_fixed_input`), and ``W_t`` is kept as its
+        spectrum. Reference path (``fast_transforms=False``): ``V_t``, ``W_t`` as spatial filters, applied to
+        ``f(O_1)`` and ``f(Z)`` by circular convolution every frame (parity-tested)."""
         p = self.params
-        need_o = p.use_v or p.naive_update
-        if need_o:
+        net = self.net
+        if p.use_v or p.naive_update:
             o = crop_and_resize(frame, self.center, self.s_z, p.exemplar_size, self.avg_color)
             fo = self._embed(o)
             if p.naive_update:
                 self.zf = fo
-            elif p.use_v:
-                self.v = self.net.learn_v(self.z1, fo)
+            elif not p.fast_transforms:
+                self.v = net.learn_v(self.z1, fo)
+            else:
+                self.zf = {n: net.rlr_v[n].transform_fixed_input(self._v_gain[n], fo[n]) for n in net.layers}
         if p.use_w:
             g = crop_and_resize(frame, self.center, self.s_x, p.instance_size, self.avg_color)
             wh_crop = self.size * p.instance_size / self.s_x
             gb = gaussian_weighted(g, wh_crop, p.bs_sigma)
             f = self._embed(np.stack([g.astype(np.float32), gb]))
-            self.w = self.net.learn_w({n: t[:1] for n, t in f.items()}, {n: t[1:] for n, t in f.items()})
+            fg, fgb = {n: t[:1] for n, t in f.items()}, {n: t[1:] for n, t in f.items()}
+            if p.fast_transforms:
+                self.w_hat = {n: net.rlr_w[n].spectrum(fg[n], fgb[n]) for n in net.layers}
+            else:
+                self.w = net.learn_w(fg, fgb)
+
+    def _start_template(self, z1: dict) -> None:
+        """``O_1``'s features become the template; ``V`` restarts from the identity and, on the fast path,
+        the per-sequence gain of ``f(O_1)`` for eq. (6) is computed once here."""
+        self.z1 = self.zf = z1
+        self.v = None
+        if self.params.use_v and self.params.fast_transforms:
+            self._v_gain = {n: self.net.rlr_v[n].fixed_input_gain(z1[n]) for n in self.net.layers}
+
+    def _transform_search(self, xf: dict) -> dict:
+        """``W_{t-1} * f(Z_t)`` per layer (identity before the first update or without W)."""
+        if not self.params.use_w:
+            return xf
+        if self.params.fast_transforms:
+            if self.w_hat is None:
+                return xf
+            return {n: apply_spectrum(self.w_hat[n], xf[n]) for n in xf}
+        if self.w is None:
+            return xf
+        return {n: circular_conv(self.w[n], xf[n]) for n in xf}
+
+    def _response(self, xf: dict) -> torch.Tensor:
+        """The fused response of eqs. (2), (9) for embedded search features ``xf``."""
+        p = self.params
+        if p.fast_transforms:  # V is already in self.zf (updated once per successful frame)
+            return self.net.response(self.zf, self._transform_search(xf))
+        v = self.v if p.use_v and not p.naive_update else None
+        return self.net.response(self.zf, xf, v, self.w if p.use_w else None)
 
     # -- tracking loop ---------------------------------------------------------------------------------
 
@@ -404,10 +446,10 @@ class DSiamTracker(SiamFCTemplateAdaptation, Tracker):
         cached = getattr(self, "_adapt_x", None)
         if cached is None or cached[0] is not x:
             with torch.no_grad():
-                cached = (x, self.net.embed(self.net.features(x)))
+                cached = (x, self._transform_search(self.net.embed(self.net.features(x))))
             self._adapt_x = cached
         zf = self.net.embed(self.net.features(z))
-        logits = self.net.response(zf, cached[1], None, self.w if self.params.use_w else None)
+        logits = self.net.response(zf, cached[1])
         stride = min(self.net.backbone.strides[n] for n in self.net.layers)
         labels, weights = self._adaptation_labels(logits.shape[-2:], stride, box_in_x, label, 16.0)
         return balanced_logistic_loss(logits, labels, weights)
@@ -416,9 +458,7 @@ class DSiamTracker(SiamFCTemplateAdaptation, Tracker):
         """Use exemplar image ``z`` as ``O_1`` from now on (``V`` restarts from the identity)."""
         self._adapt_x = None
         with torch.inference_mode():
-            self.z1 = self.net.embed(self.net.features(z.detach().contiguous(memory_format=torch.channels_last)))
-            self.zf = self.z1
-            self.v = None
+            self._start_template(self.net.embed(self.net.features(z.detach().contiguous(memory_format=torch.channels_last))))
 
     def _initialize(self, frame: np.ndarray, box: np.ndarray) -> None:
         p = self.params
@@ -426,12 +466,11 @@ class DSiamTracker(SiamFCTemplateAdaptation, Tracker):
             frame, box, p.context, p.exemplar_size, p.instance_size
         )
         self.base_size = self.size.copy()
-        self.v = self.w = None  # identities until the first update (sec. 3.6)
+        self.v = self.w = self.w_hat = None  # identities until the first update (sec. 3.6)
         self._successes = 0
         with torch.inference_mode():
             z = crop_and_resize(frame, self.center, self.s_z, p.exemplar_size, self.avg_color)
-            self.z1 = self._embed(z)
-            self.zf = self.z1
+            self._start_template(self._embed(z))
             if p.use_v or p.use_w:  # the first frame's box is given: V_1, W_1 from it
                 self._learn_transforms(frame)
                 if p.naive_update:
@@ -445,9 +484,7 @@ class DSiamTracker(SiamFCTemplateAdaptation, Tracker):
         p = self.params
         with torch.inference_mode():
             crops = crop_multiscale(frame, self.center, self.s_x * self.searcher.scales, p.instance_size, self.avg_color)
-            xf = self._embed(crops)
-            responses = self.net.response(self.zf, xf, self.v if p.use_v and not p.naive_update else None,
-                                          self.w if p.use_w else None)
+            responses = self._response(self._embed(crops))
             res = self.searcher(responses, self.center, self.s_x)
             self.center = res.center
             self.size = damp_size(self.size, res.scale, p.scale_lr, self.base_size)

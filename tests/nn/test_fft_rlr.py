@@ -142,3 +142,27 @@ def test_shape_errors():
         rlr_solve(torch.zeros(1, 1, 4, 4), torch.zeros(1, 1, 4, 5), 1.0)
     with pytest.raises(ValueError):
         circular_conv(torch.zeros(1, 1, 3, 3), torch.zeros(1, 1, 4, 4))
+
+
+def test_spectrum_forms_equal_the_spatial_solve_and_convolution():
+    # rlr_spectrum / apply_spectrum (filter kept in the Fourier domain) and the fixed-input gain (eq. 6 with
+    # f(O_1) fixed over a sequence) give exactly circular_conv(rlr_solve(...), ...)
+    from adaptrack.nn.fft_rlr import apply_spectrum, rlr_spectrum
+
+    g = torch.Generator().manual_seed(7)
+    x = torch.randn(2, 3, 6, 7, generator=g, dtype=torch.float64)  # odd width: Nyquist-free last axis
+    y = torch.randn(2, 3, 6, 7, generator=g, dtype=torch.float64)
+    f = torch.randn(4, 3, 6, 7, generator=g, dtype=torch.float64)
+    layer = FFTRidgeRegression(0.3).double()
+    r = layer(x, y)
+    torch.testing.assert_close(torch.fft.irfft2(rlr_spectrum(x, y, 0.3), s=(6, 7)), rlr_solve(x, y, 0.3))
+    torch.testing.assert_close(apply_spectrum(layer.spectrum(x[:1], y[:1]), f), circular_conv(r[:1], f))
+    gain = layer.fixed_input_gain(x)
+    assert gain.dtype == torch.float64 and bool(((gain >= 0) & (gain <= 1)).all())
+    for y2 in (y, 3 * y + 1):  # one gain serves every target
+        torch.testing.assert_close(layer.transform_fixed_input(gain, y2), circular_conv(layer(x, y2), x))
+    # even sizes (DC and Nyquist rows/columns of the half spectrum) too
+    x8, y8 = torch.randn(1, 2, 8, 8, generator=g, dtype=torch.float64), torch.randn(1, 2, 8, 8, generator=g, dtype=torch.float64)
+    torch.testing.assert_close(layer.transform_fixed_input(layer.fixed_input_gain(x8), y8), circular_conv(layer(x8, y8), x8))
+    with pytest.raises(ValueError):
+        apply_spectrum(layer.spectrum(x, y), torch.zeros(1, 3, 6, 8))

@@ -118,20 +118,49 @@ def test_gaussian_weighting():
 
 def test_tracker_updates_only_after_success():
     frames, boxes = _moving_square_frames(4)
-    tr = DSiamTracker(DSiamParams(success_threshold=float("inf"), backend="torch"), weights=None)
-    tr.initialize(frames[0], boxes[0])
-    v0 = {n: t.clone() for n, t in tr.v.items()}
-    for f in frames[1:]:
-        out = tr.track(f)
-        assert not out.extras["updated"]
-    for n in v0:
-        torch.testing.assert_close(tr.v[n], v0[n])
-    tr = DSiamTracker(DSiamParams(success_threshold=-float("inf"), backend="torch"), weights=None)
-    tr.initialize(frames[0], boxes[0])
-    v0 = {n: t.clone() for n, t in tr.v.items()}
-    out = tr.track(frames[1])
-    assert out.extras["updated"]
-    assert any(not torch.allclose(tr.v[n], v0[n]) for n in v0)
+    # the state V acts through: the transformed template V * f(O_1) (fast path) or V itself (reference)
+    for fast, state in ((True, "zf"), (False, "v")):
+        tr = DSiamTracker(DSiamParams(success_threshold=float("inf"), backend="torch", fast_transforms=fast), weights=None)
+        tr.initialize(frames[0], boxes[0])
+        v0 = {n: t.clone() for n, t in getattr(tr, state).items()}
+        for f in frames[1:]:
+            out = tr.track(f)
+            assert not out.extras["updated"]
+        for n in v0:
+            torch.testing.assert_close(getattr(tr, state)[n], v0[n])
+        tr = DSiamTracker(DSiamParams(success_threshold=-float("inf"), backend="torch", fast_transforms=fast),
+                          weights=None)
+        tr.initialize(frames[0], boxes[0])
+        v0 = {n: t.clone() for n, t in getattr(tr, state).items()}
+        out = tr.track(frames[1])
+        assert out.extras["updated"]
+        assert any(not torch.allclose(getattr(tr, state)[n], v0[n]) for n in v0)
+
+
+@pytest.mark.parametrize("variant", [None, "naive_update"])
+def test_fast_transforms_match_the_reference_path(variant):
+    # V, W in the Fourier domain and V * f(O_1) once per update == spatial filters convolved every frame
+    frames, boxes = _moving_square_frames(6, step=(5, 3))
+    torch.manual_seed(6)
+    net = build_dsiam_net(DSiamParams()).eval()
+    with torch.no_grad():
+        for n in net.layers:
+            net.out_scale[n].fill_(0.05)
+    outs = {}
+    for fast in (True, False):
+        p = get_entry("dsiam").make_params(variant, {"backend": "torch", "fast_transforms": fast,
+                                                     "success_threshold": -float("inf")})
+        tr = DSiamTracker(p, weights=None, net=net)
+        tr.initialize(frames[0], boxes[0])
+        outs[fast] = [tr.track(f) for f in frames[1:]]
+        with torch.inference_mode():
+            x = torch.rand(1, 3, 256, 256, generator=torch.Generator().manual_seed(7)) * 255
+            outs[fast].append(tr._response(tr.net.embed(tr.net.features(x))))
+    for a, b in zip(outs[True][:-1], outs[False][:-1]):
+        assert a.extras["updated"] and b.extras["updated"]
+        np.testing.assert_allclose(a.box, b.box, atol=1e-3)
+        assert abs(a.extras["peak_logit"] - b.extras["peak_logit"]) < 1e-4 * max(1.0, abs(b.extras["peak_logit"]))
+    torch.testing.assert_close(outs[True][-1], outs[False][-1], rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("variant", ["no_vt", "no_bs", "single_layer", "naive_update", None])

@@ -13,12 +13,23 @@ every frame ``t >= 1`` of a clip the network "tracks" frame ``t`` with the trans
 (10) (SiamFC's balanced form, positives within ``label_radius`` pixels of the true centre), back-propagated
 through the RLR layers of every frame to the lambdas, the adjust heads and the fusion maps.
 
-Crops follow the *true* previous position (teacher forcing): ``Z_t`` is cropped around the ground-truth
-box of frame ``t - 1`` (with the sampler's small jitter standing in for tracking error), and ``O_{t-1}``,
-``G_{t-1}`` around the ground-truth box of frame ``t - 1``. The paper's 'Crop' layer follows the predicted
-peak; crop positions are not differentiable either way, and with true positions every crop is known before
-training, so the frozen backbone's features of all of them are cached once
-(:mod:`adaptrack.training.features`) and an epoch costs only the trainable layers.
+Crops follow the tracker's situation (``crops="displaced"``, the default): the paper's 'Crop' layer
+cuts ``Z_t``, ``O_{t-1}``, ``G_{t-1}`` at the position the network itself predicted at ``t - 1``; with a
+frozen backbone whose features are cached once (:mod:`adaptrack.training.features`) the prediction cannot
+be replayed every epoch, so the recipe stands in for it with the *true* previous box plus a random
+tracking error: per clip step ``t - 1 >= 1`` an estimated box ``b~_{t-1}`` = the true box of frame ``t - 1``
+with its centre moved by ``N(0, track_error^2)`` x ``sqrt(w h)`` per axis (clipped at ``track_error_max``
+x ``sqrt(w h)``) and its size scaled by ``exp(N(0, track_scale_error^2))``. That one estimate is used
+consistently, as the tracker would: ``O_{t-1}``, ``G_{t-1}`` and ``G_bar_{t-1}`` are cropped around
+``b~_{t-1}`` (the Gaussian of ``G_bar`` centred on the crop centre, sized by ``b~``), and ``Z_t`` is cropped
+in frame ``t`` around ``b~_{t-1}`` with the search window of ``b~_{t-1}``; the labels of ``S_t`` sit at the
+true centre of frame ``t`` in that crop. Frame 0's box is given (as at tracking initialisation), so
+``O_1``, ``G_0`` and ``Z_1``'s centre are exact. ``V`` therefore sees ``O_{t-1}`` displaced from the target
+and is trained to respond at the true target anyway, instead of learning (as with crops at the true
+position, ``crops="true"``, the first bundled weights) that ``O_{t-1}`` is always centred. The default
+``track_error = 0.15`` is the per-axis standard deviation of SiamFC's centre error, relative to
+``sqrt(w h)``, on val-split frames it tracked with IoU > 0.3 (``runs/eval_gd/siamfc``, 997 frames).
+All crops pad with frame 0's mean colour, as the tracker does.
 """
 
 from __future__ import annotations
@@ -64,6 +75,10 @@ DEFAULTS = {
     "val_clips": 48,
     "search_shift": 12.0,
     "search_scale": 0.08,
+    "crops": "displaced",  # "displaced": true previous box + a tracking error (module docstring) | "true"
+    "track_error": 0.15,  # per-axis centre error std, x sqrt(w h) of the target
+    "track_error_max": 0.5,
+    "track_scale_error": 0.05,  # std of the log size error
     "cache_dir": "cache",
     "auc_sequences": 0,
 }
@@ -78,32 +93,76 @@ def _crop(frame, box, side_ratio, out_size, context=0.5):
     return crop_and_resize(frame, c, side, out_size), side
 
 
-def encode_clip(net, batch, template_size: int, search_size: int, bs_sigma: float) -> dict:
+def clip_crop_boxes(boxes: np.ndarray, mode: str, track_error: float, track_error_max: float,
+                    track_scale_error: float, rng) -> np.ndarray:
+    """The boxes the crops of each clip step are centred on: ``est[t]`` (frames ``t = 0 .. T-2``) is where
+    the simulated tracker believes the target of frame ``t`` is. ``mode="true"``: the true boxes;
+    ``"displaced"``: frame 0 exact, later frames with a random centre and size error (module docstring)."""
+    est = np.asarray(boxes, dtype=np.float64)[:-1].copy()
+    if mode == "true":
+        return est
+    if mode != "displaced":
+        raise ValueError(f"crops must be 'true' or 'displaced', got {mode!r}")
+    for t in range(1, len(est)):
+        x, y, w, h = est[t]
+        side = np.sqrt(max(w * h, 1.0))
+        d = np.clip(rng.normal(0.0, track_error, size=2), -track_error_max, track_error_max) * side
+        k = float(np.exp(rng.normal(0.0, track_scale_error)))
+        cx, cy = x + w / 2 + d[0], y + h / 2 + d[1]
+        est[t] = (cx - w * k / 2, cy - h * k / 2, w * k, h * k)
+    return est
+
+
+def _clip_rng(batch, seed: int):
+    """A generator determined by the clip (frame ids and boxes) and the seed, so encoding one clip twice
+    (the cache's probe) draws the same errors."""
+    import hashlib
+
+    h = hashlib.sha1(str(int(seed)).encode())
+    if "frame_ids" in batch:
+        h.update(np.ascontiguousarray(batch["frame_ids"][0].numpy()).tobytes())
+    h.update(np.ascontiguousarray(batch["boxes"][0].numpy()).tobytes())
+    return np.random.default_rng(int.from_bytes(h.digest()[:8], "little"))
+
+
+def encode_clip(net, batch, template_size: int, search_size: int, bs_sigma: float, crops: str = "displaced",
+                track_error: float = 0.15, track_error_max: float = 0.5, track_scale_error: float = 0.05,
+                seed: int = 0) -> dict:
     """Backbone features of one clip (a ClipSampler item collated with batch size 1, ``return_frames``).
 
     Returns per layer ``o_<l>`` (``(1, T-1, C, hz, wz)``: ``O_0 .. O_{T-2}``), ``g_<l>`` / ``gb_<l>``
-    (``G_t`` / ``G_bar_t`` for ``t = 0 .. T-2``) and ``z_<l>`` (search crops ``Z_1 .. Z_{T-1}`` of the sampler).
+    (``G_t`` / ``G_bar_t`` for ``t = 0 .. T-2``) and ``z_<l>`` (search crops ``Z_1 .. Z_{T-1}``), all cropped
+    around the boxes of :func:`clip_crop_boxes`, and ``zoff`` (``(1, T-1, 2)``): the true target centre of
+    frames ``1 .. T-1`` in their search crops, relative to the crop centre, in crop pixels.
     """
+    from ...image import crop_and_resize, frame_mean
     from ...nn.siamese import frames_to_tensor
     from ...trackers.dsiam import gaussian_weighted
+    from ..samplers import siamfc_window
 
     frames = [f[0].numpy() if torch.is_tensor(f) else np.asarray(f[0]) for f in batch["frames"]]
     boxes = batch["boxes"][0].numpy().astype(np.float64)
     n = len(frames)
     ratio = search_size / template_size
-    o_crops, g_crops = [], []
+    est = clip_crop_boxes(boxes, crops, track_error, track_error_max, track_scale_error, _clip_rng(batch, seed))
+    pad = frame_mean(frames[0])
+    o_crops, g_crops, z_crops, zoff = [], [], [], []
     for t in range(n - 1):
-        o, _ = _crop(frames[t], boxes[t], 1.0, template_size)
-        g, side = _crop(frames[t], boxes[t], ratio, search_size)
-        wh_crop = boxes[t, 2:] * search_size / side
-        o_crops.append(o)
+        c = est[t, :2] + est[t, 2:] / 2.0
+        side_z = siamfc_window(est[t])
+        side_x = side_z * ratio
+        o_crops.append(crop_and_resize(frames[t], c, side_z, template_size, pad))
+        g = crop_and_resize(frames[t], c, side_x, search_size, pad)
         g_crops.append(g.astype(np.float32))
-        g_crops.append(gaussian_weighted(g, wh_crop, bs_sigma))
+        g_crops.append(gaussian_weighted(g, est[t, 2:] * search_size / side_x, bs_sigma))
+        z_crops.append(crop_and_resize(frames[t + 1], c, side_x, search_size, pad))
+        true_c = boxes[t + 1, :2] + boxes[t + 1, 2:] / 2.0
+        zoff.append((true_c - c) * search_size / side_x)
     o = frames_to_tensor(np.stack(o_crops))
     g = frames_to_tensor(np.stack(g_crops))
-    z = batch["search"][0, 1:].float()
+    z = frames_to_tensor(np.stack(z_crops))
     fo, fg, fz = net.features(o), net.features(g), net.features(z)
-    out = {}
+    out = {"zoff": torch.tensor(np.asarray(zoff), dtype=torch.float32)[None]}
     for name in net.layers:
         out[f"o_{name}"] = fo[name][None]
         out[f"g_{name}"] = fg[name][0::2][None]
@@ -130,8 +189,11 @@ def dsiam_clip_loss(model, batch: dict, search_size: int, label_radius: float, u
         w = model.learn_w(emb("g"), emb("gb"))
     s = model.response(f1, fz, v, w)
     stride = min(model.backbone.strides[n] for n in layers)
-    sb = batch["search_box"][:, 1:].flatten(0, 1)
-    offsets = sb[:, :2] + sb[:, 2:] / 2 - search_size / 2.0
+    if "zoff" in batch:  # encode_clip's own search crops
+        offsets = batch["zoff"].flatten(0, 1)
+    else:  # a sampler's search crops (search_box in crop coordinates)
+        sb = batch["search_box"][:, 1:].flatten(0, 1)
+        offsets = sb[:, :2] + sb[:, 2:] / 2 - search_size / 2.0
     labels, weights = siamfc_labels(s.shape[-1], stride, label_radius, offsets=offsets)
     loss = balanced_logistic_loss(s, labels, weights) * steps  # sum over the clip's frames, mean over clips
     with torch.no_grad():
@@ -182,7 +244,8 @@ def build(cfg: dict) -> Recipe:
     @torch.no_grad()
     def encode(batch):
         net.backbone.eval()
-        return encode_clip(net, batch, cfg["template_size"], cfg["search_size"], cfg["bs_sigma"])
+        return encode_clip(net, batch, cfg["template_size"], cfg["search_size"], cfg["bs_sigma"], cfg["crops"],
+                           cfg["track_error"], cfg["track_error_max"], cfg["track_scale_error"], cfg["seed"])
 
     common = dict(clip_len=cfg["clip_len"], max_step=cfg["max_step"], template_size=cfg["template_size"],
                   search_size=cfg["search_size"], search_shift=cfg["search_shift"], search_scale=cfg["search_scale"],
@@ -193,7 +256,8 @@ def build(cfg: dict) -> Recipe:
     sampler = ClipSampler(seqs, samples_per_epoch=cfg["pool_size"], seed=cfg["seed"], augment=None, **common)
     keybase = (f"dsiam|{cfg['backbone']}|{','.join(cfg['layers'])}|{cfg['template_size']}|{cfg['search_size']}|"
                f"{cfg['clip_len']}|{cfg['max_step']}|{cfg['search_shift']}|{cfg['search_scale']}|{cfg['bs_sigma']}|"
-               f"{cfg['seed']}")
+               f"{cfg['seed']}|crops={cfg['crops']},{cfg['track_error']},{cfg['track_error_max']},{cfg['track_scale_error']}|"
+               f"pad=frame0")
     image_keys = ("template", "search", "frames")
     train = build_feature_cache(sampler, encode, keybase + f"|train|{cfg['pool_size']}x{cfg['num_pools']}",
                                 cfg["pool_size"], cfg["num_pools"], cfg["cache_dir"], 1, image_keys=image_keys,
@@ -221,7 +285,8 @@ def build(cfg: dict) -> Recipe:
     params = [q for q in net.parameters() if q.requires_grad]
     info = {"train_cache": train.meta, "val_cache": val.meta, "train_sequences": len(seqs),
             "trainable_parameters": sum(q.numel() for q in params),
-            "crops": "teacher forcing: crops follow the true previous position"}
+            "crops": ("true previous position plus a simulated tracking error (O, G, G_bar, Z of a step share it)"
+                      if cfg["crops"] == "displaced" else "teacher forcing: crops follow the true previous position")}
     return Recipe(net, forward_train, train, val_data=val, callbacks=callbacks, params=params, info=info)
 
 
