@@ -488,7 +488,7 @@ class _OrtFrameBranch:
         import io
         import warnings
 
-        from ..export import ort_session
+        from ..export import fuse_pads_into_convs, ort_session
 
         class _Frame(nn.Module):
             def __init__(self, n):
@@ -503,7 +503,9 @@ class _OrtFrameBranch:
             warnings.simplefilter("ignore")
             torch.onnx.export(_Frame(net).eval(), (torch.zeros(1, 3, size, size),), buf, input_names=["x"],
                               output_names=["cls", "iou3", "iou4"], opset_version=17, dynamo=False)
-        self.session = ort_session(buf.getvalue(), num_threads)
+        # EfficientNet's asymmetric 'same' pads folded into the convs (same function; 18.1 -> 15.3 CPU ms per
+        # frame measured, 1 thread)
+        self.session = ort_session(fuse_pads_into_convs(buf.getvalue()), num_threads)
 
     def __call__(self, x: torch.Tensor):
         outs = self.session.run(None, {"x": np.ascontiguousarray(x.numpy(), dtype=np.float32)})
