@@ -32,7 +32,16 @@ uses SiamFC's 3 scales, cosine window and scale penalty.
 
 Variants (``adaptrack/configs/dsiam.yaml``): ``no_vt`` (V = identity), ``no_bs`` (W = identity),
 ``single_layer`` (``s16`` only, the paper's DSiam vs DSiamM), ``naive_update`` (the Fig. 9 baseline:
-the template is replaced by ``f(O_{t-1})``, no V).
+the template is replaced by ``f(O_{t-1})``, no V), ``fast`` (not the paper: one backbone pass for the
+three search scales, the side scales resampled from its features).
+
+Cost. Per frame: the backbone on the 3 search crops, and after a successful frame on ``O_t`` (128^2) and
+``G_t``, ``G_bar_t`` (256^2): about 5.25 search-crop backbone passes, ~95% of the frame's CPU time. The
+transforms themselves are kept cheap: ``W`` stays a spectrum (one FFT pair per layer and frame), and since
+``f(O_1)`` is fixed for a sequence, ``V_t * f(O_1)`` is computed once per update as
+``F^-1(|F(f(O_1))|^2 / (|F(f(O_1))|^2 + lambda) . F(f(O_t)))`` (a per-sequence gain) and used as the
+template until the next update (same maths as eqs. 4, 6, 2; ``fast_transforms=False`` is the reference
+path that forms ``V`` and ``W`` and convolves every frame).
 """
 
 from __future__ import annotations
@@ -48,7 +57,15 @@ from torch import nn
 from ..image import crop_and_resize, crop_multiscale
 from ..nn.correlation import xcorr
 from ..nn.fft_rlr import FFTRidgeRegression, apply_spectrum, circular_conv
-from ..nn.siamese import MultiScaleSearch, check_crop_alignment, damp_size, first_frame_windows, frames_to_tensor, window_sizes
+from ..nn.siamese import (
+    MultiScaleSearch,
+    check_crop_alignment,
+    damp_size,
+    feature_scale_pyramid,
+    first_frame_windows,
+    frames_to_tensor,
+    window_sizes,
+)
 from ..weights import load_weights
 from ..adaptation.adversarial_template import SiamFCTemplateAdaptation
 from .base import TrackOutput, Tracker, register_tracker
@@ -197,6 +214,10 @@ class DSiamParams:
     scale_lr: float = 0.59
     window_influence: float = 0.176
     upscale: int = 16
+    # "image": the backbone runs on the num_scales search crops (SiamFC, the paper); "feature": on the
+    # unit-scale crop only, the other scales resampled from its features (nn.siamese.feature_scale_pyramid;
+    # faster, approximate: variant 'fast')
+    scale_pyramid: str = "image"
     use_v: bool = True  # target appearance variation (eq. 6); False = the 'no_vt' ablation
     use_w: bool = True  # background suppression (eq. 8); False = the 'no_bs' ablation
     naive_update: bool = False  # Fig. 9 baseline: template <- f(O_{t-1}) (implies no V)
@@ -220,6 +241,8 @@ class DSiamParams:
             raise ValueError(f"update_interval must be >= 1, got {self.update_interval}")
         if self.backend not in ("torch", "onnx"):
             raise ValueError(f"backend must be 'torch' or 'onnx', got {self.backend!r}")
+        if self.scale_pyramid not in ("image", "feature"):
+            raise ValueError(f"scale_pyramid must be 'image' or 'feature', got {self.scale_pyramid!r}")
 
 
 def build_dsiam_net(p: DSiamParams, pretrained: bool = True) -> DSiamNet:
@@ -318,7 +341,8 @@ class _OnnxEmbedder:
         flat = _FlatEmbed(net).train(net.training)  # export_branch restores this mode afterwards
         self.sessions, self.sizes = {}, {}
         with torch.no_grad():
-            for batch, side in ((1, p.exemplar_size), (p.num_scales, p.instance_size), (2, p.instance_size)):
+            search_batch = 1 if p.scale_pyramid == "feature" else p.num_scales
+            for batch, side in ((1, p.exemplar_size), (search_batch, p.instance_size), (2, p.instance_size)):
                 example = torch.zeros(batch, 3, side, side)
                 e = net.embed(net.features(example))
                 self.sizes[(batch, side)] = [tuple(e[n].shape[-2:]) for n in net.layers]
@@ -483,8 +507,14 @@ class DSiamTracker(SiamFCTemplateAdaptation, Tracker):
     def _track(self, frame: np.ndarray) -> TrackOutput:
         p = self.params
         with torch.inference_mode():
-            crops = crop_multiscale(frame, self.center, self.s_x * self.searcher.scales, p.instance_size, self.avg_color)
-            responses = self._response(self._embed(crops))
+            if p.scale_pyramid == "feature":
+                crop = crop_and_resize(frame, self.center, self.s_x, p.instance_size, self.avg_color)
+                x1 = self._embed(crop)
+                xf = {n: feature_scale_pyramid(t, self.searcher.scales) for n, t in x1.items()}
+            else:
+                crops = crop_multiscale(frame, self.center, self.s_x * self.searcher.scales, p.instance_size, self.avg_color)
+                xf = self._embed(crops)
+            responses = self._response(xf)
             res = self.searcher(responses, self.center, self.s_x)
             self.center = res.center
             self.size = damp_size(self.size, res.scale, p.scale_lr, self.base_size)

@@ -163,7 +163,7 @@ def test_fast_transforms_match_the_reference_path(variant):
     torch.testing.assert_close(outs[True][-1], outs[False][-1], rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("variant", ["no_vt", "no_bs", "single_layer", "naive_update", None])
+@pytest.mark.parametrize("variant", ["no_vt", "no_bs", "single_layer", "naive_update", "fast", None])
 def test_variants_construct_and_track(variant):
     frames, boxes = _moving_square_frames(4)
     tr = create("dsiam", variant=variant, weights=None, backend="torch")
@@ -178,6 +178,8 @@ def test_variants_construct_and_track(variant):
         assert p.use_v and not p.use_w and tr.w is None
     if variant == "single_layer":
         assert tr.net.layers == ("s16",)
+    if variant == "fast":
+        assert p.scale_pyramid == "feature"
     if variant == "naive_update":
         assert p.naive_update
         assert any(not torch.equal(tr.zf[n], tr.z1[n]) for n in tr.z1)  # template replaced by f(O_{t-1})
@@ -190,6 +192,8 @@ def test_variants_are_declared():
 
 @pytest.mark.parametrize("box", [(10, 10, 0, 20), (float("nan"), 1, 5, 5), (500, 500, 10, 10), (1, 2, 3)])
 def test_invalid_init_box_raises(box):
+    with pytest.raises(ValueError):
+        DSiamParams(scale_pyramid="images")
     frames, _ = _moving_square_frames(1)
     tr = DSiamTracker(DSiamParams(layers=("s8",), backend="torch"), weights=None)
     with pytest.raises(InvalidBoxError):
