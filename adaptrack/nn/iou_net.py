@@ -39,7 +39,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .prroi_pool import prroi_pool_boxes, prroi_pool_levels_with_grad
+from .prroi_pool import LevelsBoxPool, prroi_pool_boxes
 
 __all__ = ["IoUNet", "boxes_to_rois"]
 
@@ -150,13 +150,13 @@ class IoUNet(nn.Module):
             head.append((w.reshape(w.shape[0], -1, k, k).permute(0, 2, 1, 3).reshape(w.shape[0], -1).contiguous(), b.detach()))
         wp = self.iou_predictor.weight.detach()[0]
         n3 = head[0][0].shape[0]
-        return feats, head, (wp[:n3], wp[n3:]), self.iou_predictor.bias.detach()[0]
+        pool = LevelsBoxPool(feats, (5, 3), [1.0 / s for s in self.strides], self.offsets)
+        return pool, head, (wp[:n3], wp[n3:]), self.iou_predictor.bias.detach()[0]
 
     def _iou_and_grad(self, ctx: tuple, boxes: torch.Tensor, need_grad: bool = True):
-        feats, head, wps, bp = ctx
+        pool, head, wps, bp = ctx
         B, P, _ = boxes.shape
-        pooled, vjp = prroi_pool_levels_with_grad(feats, _xyxy(boxes), (5, 3), [1.0 / s for s in self.strides], self.offsets,
-                                                  with_grad=need_grad)
+        pooled, vjp = pool(_xyxy(boxes), with_grad=need_grad)
         zs = [torch.addmm(b, p.reshape(B * P, -1), w.t()) for p, (w, b) in zip(pooled, head)]
         iou = bp + sum(torch.relu(z) @ wp for z, wp in zip(zs, wps))
         iou = iou.reshape(B, P)

@@ -48,7 +48,7 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["prroi_pool2d", "prroi_pool_boxes", "prroi_pool_boxes_with_grad", "prroi_pool_levels_with_grad", "PrRoIPool2d", "hat_integral_weights",
+__all__ = ["prroi_pool2d", "prroi_pool_boxes", "prroi_pool_boxes_with_grad", "prroi_pool_levels_with_grad", "LevelsBoxPool", "PrRoIPool2d", "hat_integral_weights",
            "hat_integral_weights_and_grads"]
 
 
@@ -86,8 +86,8 @@ def _bin_weights_and_grads(lo: torch.Tensor, hi: torch.Tensor, q: torch.Tensor, 
     edges = lo[..., None] + span[..., None] * q  # (..., nb+1)
     j = torch.arange(n, dtype=lo.dtype, device=lo.device)
     t = (edges[..., None] - j).clamp_(-1.0, 1.0)  # (..., nb+1, n)
-    cdf = torch.where(t < 0, 0.5 * (t + 1.0) ** 2, 1.0 - 0.5 * (1.0 - t) ** 2)
     hat = 1.0 - t.abs()  # H'(t), zero beyond |t| = 1 (t is clamped there)
+    cdf = 0.5 + 0.5 * t * (1.0 + hat)  # H(t) = 1/2 + t - t|t|/2 on [-1, 1]
     mass = cdf[..., 1:, :] - cdf[..., :-1, :]
     width = span / bins
     valid = width > 0
@@ -197,89 +197,115 @@ def prroi_pool_boxes(
     return out.reshape(B, P, ph, C, pw).permute(0, 1, 3, 2, 4)
 
 
+class LevelsBoxPool:
+    """PrRoIPool of the same boxes on several fixed feature maps, with the closed-form box gradient (no
+    autograd; the features are constants). Built once (e.g. once per frame), called for each set of boxes
+    (e.g. each refinement step); :func:`prroi_pool_levels_with_grad` is the one-shot form.
+
+    ``features``: a list of ``(B, H, C, W)`` maps (rows outermost, the layout both matrix products need);
+    ``output_sizes`` (int or ``(ph, pw)``), ``spatial_scales`` and ``offsets`` one per map. Calling with
+    ``boxes`` ``(B, P, 4)`` ``(x1, y1, x2, y2)`` in image pixels returns ``(pooled, box_vjp)``: ``pooled``
+    a list of ``(B, P, ph, C, pw)`` tensors -- note the order; ``pooled[l].permute(0, 1, 3, 2, 4)`` is
+    :func:`prroi_pool_boxes`' output -- and ``box_vjp(grads)`` taking a list of output gradients of those
+    shapes to the ``(B, P, 4)`` box gradient (None without ``with_grad``). Each map is cut to the window
+    of samples the boxes can touch; the bin weights of all maps and both axes, and their derivatives,
+    come from one stacked computation.
+    """
+
+    def __init__(self, features, output_sizes, spatial_scales, offsets):
+        L = len(features)
+        if not L or len(output_sizes) != L or len(spatial_scales) != L or len(offsets) != L:
+            raise ValueError("expected one output size, scale and offset per feature map")
+        B = features[0].shape[0]
+        for f in features:
+            if f.dim() != 4 or f.shape[0] != B:
+                raise ValueError(f"features must be (B, H, C, W) maps with one batch size, got {tuple(f.shape)}")
+        self.features = list(features)
+        self.sizes = [(o, o) if isinstance(o, int) else tuple(o) for o in output_sizes]
+        self.scales = [float(s) for s in spatial_scales]
+        self.offsets = [float(o) for o in offsets]
+        self.dtype, device = features[0].dtype, features[0].device
+        nb = self.nb = max(max(sz) for sz in self.sizes)
+        # rows (map, axis): axis 0 = x (pw bins), axis 1 = y (ph bins); padded bins repeat the last edge (empty)
+        q = [[[k / n for k in range(n + 1)] + [1.0] * (nb - n) for n in (pw, ph)] for ph, pw in self.sizes]
+        self.q = torch.tensor(q, dtype=self.dtype, device=device)[:, :, None, :]  # (L, 2, 1, nb+1)
+        self.nbins = torch.tensor([[float(pw), float(ph)] for ph, pw in self.sizes], dtype=self.dtype, device=device)[:, :, None]
+        self.scale = torch.tensor([[s, s] for s in self.scales], dtype=self.dtype, device=device)[:, :, None]  # (L, 2, 1)
+
+    def __call__(self, boxes: torch.Tensor, with_grad: bool = True):
+        feats, sizes = self.features, self.sizes
+        L = len(feats)
+        B = feats[0].shape[0]
+        if boxes.dim() != 3 or boxes.shape[-1] != 4 or boxes.shape[0] != B:
+            raise ValueError(f"boxes must be (B, P, 4) with B = {B}, got {tuple(boxes.shape)}")
+        P = boxes.shape[1]
+        K = B * P
+        b = boxes.to(self.dtype).reshape(K, 4)
+        windows = [None] * L
+        if K:
+            # the boxes' extent (image px, one sync) -> per map the window of samples within one cell of a box
+            rows = b.tolist()
+            xs = [r[0] for r in rows] + [r[2] for r in rows]
+            ys = [r[1] for r in rows] + [r[3] for r in rows]
+            ext = (min(xs), min(ys), max(xs), max(ys))
+            for m, f in enumerate(feats):
+                s, off = self.scales[m], self.offsets[m]
+                j0, j1 = max(0, math.floor(ext[0] * s - off) - 1), min(f.shape[3], math.ceil(ext[2] * s - off) + 2)
+                i0, i1 = max(0, math.floor(ext[1] * s - off) - 1), min(f.shape[1], math.ceil(ext[3] * s - off) + 2)
+                if j1 > j0 and i1 > i0:
+                    windows[m] = (i0, i1, j0, j1)
+        if all(w is None for w in windows):  # no box, or every box off every map
+            zeros = boxes.new_zeros(boxes.shape)
+            pooled = [f.new_zeros(B, P, ph, f.shape[2], pw) for f, (ph, pw) in zip(feats, sizes)]
+            return pooled, ((lambda grads: zeros) if with_grad else None)
+        nmax = max(max(i1 - i0, j1 - j0) for i0, i1, j0, j1 in (w for w in windows if w is not None))
+        shift = torch.tensor([[o + (w or (0, 0, 0, 0))[2], o + (w or (0, 0, 0, 0))[0]] for o, w in zip(self.offsets, windows)],
+                             dtype=self.dtype, device=b.device)[:, :, None]  # (L, 2, 1)
+        lo = b[:, :2].t() * self.scale - shift  # (L, 2, K) feature coordinates within each window
+        hi = b[:, 2:].t() * self.scale - shift
+        w, dlo, dhi = _bin_weights_and_grads(lo, hi, self.q, self.nbins, nmax, with_grad)  # (L, 2, K, nb, nmax)
+
+        pooled, saved = [], []
+        for m, (f, (ph, pw), win) in enumerate(zip(feats, sizes, windows)):
+            C = f.shape[2]
+            if win is None:
+                pooled.append(f.new_zeros(B, P, ph, C, pw))
+                saved.append(None)
+                continue
+            i0, i1, j0, j1 = win
+            H, W = i1 - i0, j1 - j0
+            fw = f[:, i0:i1, :, j0:j1].reshape(B, H, C * W)
+            wx, wy = w[m, 0, :, :pw, :W], w[m, 1, :, :ph, :H]  # (K, pw, W), (K, ph, H)
+            t = torch.matmul(wy.reshape(B, P * ph, H), fw).view(K, ph * C, W)  # Wy F: (K, ph*C, W)
+            pooled.append(torch.matmul(t, wx.transpose(1, 2)).view(B, P, ph, C, pw))  # Wy F Wx^T
+            saved.append((fw, t, wx, H, W, C, ph, pw))
+        if not with_grad:
+            return pooled, None
+        scale = self.scale
+
+        def box_vjp(grads) -> torch.Tensor:
+            glo = ghi = 0
+            for m, sv in enumerate(saved):
+                if sv is None:
+                    continue
+                fw, t, wx, H, W, C, ph, pw = sv
+                g = grads[m].to(self.dtype).reshape(K, ph * C, pw)
+                gx = torch.matmul(g.transpose(1, 2), t)  # dL/dWx = G^T (Wy F): (K, pw, W)
+                r = torch.matmul(g, wx).view(B, P * ph, C * W)  # G Wx
+                gy = torch.matmul(r, fw.transpose(1, 2)).view(K, ph, H)  # dL/dWy = (G Wx) F^T
+                sm = scale[m]
+                glo = glo + torch.stack([(gx * dlo[m, 0, :, :pw, :W]).sum((1, 2)), (gy * dlo[m, 1, :, :ph, :H]).sum((1, 2))]) * sm
+                ghi = ghi + torch.stack([(gx * dhi[m, 0, :, :pw, :W]).sum((1, 2)), (gy * dhi[m, 1, :, :ph, :H]).sum((1, 2))]) * sm
+            return torch.cat([glo, ghi]).t().reshape(B, P, 4).to(boxes.dtype)  # rows x1, y1, x2, y2
+
+        return pooled, box_vjp
+
+
 def prroi_pool_levels_with_grad(features, boxes: torch.Tensor, output_sizes, spatial_scales, offsets,
                                 with_grad: bool = True):
-    """PrRoIPool of the same boxes on several feature maps at once, with the closed-form box gradient
-    (no autograd; the features are constants).
-
-    ``features``: a list of ``(B, H, C, W)`` maps (rows outermost, the layout both matrix products need;
-    the caller forms it once, e.g. once per frame); ``boxes`` ``(B, P, 4)`` ``(x1, y1, x2, y2)`` in image
-    pixels; ``output_sizes`` (int or ``(ph, pw)``), ``spatial_scales`` and ``offsets`` one per map.
-    Returns ``(pooled, box_vjp)``: ``pooled`` a list of ``(B, P, ph, C, pw)`` tensors -- note the order;
-    ``pooled[l].permute(0, 1, 3, 2, 4)`` is :func:`prroi_pool_boxes`' output -- and ``box_vjp(grads)``
-    taking a list of output gradients of those shapes to the ``(B, P, 4)`` box gradient (None without
-    ``with_grad``). Each map is cut to the window of samples the boxes can touch; the bin weights of all
-    maps and both axes, and their derivatives, come from one stacked computation.
-    """
-    L = len(features)
-    if boxes.dim() != 3 or boxes.shape[-1] != 4 or len(output_sizes) != L or len(spatial_scales) != L or len(offsets) != L:
-        raise ValueError(f"expected boxes (B, P, 4) and one output size, scale and offset per map, got {tuple(boxes.shape)}")
-    B, P = boxes.shape[:2]
-    K = B * P
-    dtype = features[0].dtype
-    sizes = [(o, o) if isinstance(o, int) else tuple(o) for o in output_sizes]
-    for f in features:
-        if f.dim() != 4 or f.shape[0] != B:
-            raise ValueError(f"features must be (B, H, C, W) maps with B = {B}, got {tuple(f.shape)}")
-    b = boxes.to(dtype).reshape(K, 4)
-    windows = [None] * L
-    if K:
-        # the boxes' extent (image px, one sync) -> per map the window of samples within one cell of a box
-        ext = torch.cat([torch.minimum(b[:, :2], b[:, 2:]).amin(0), torch.maximum(b[:, :2], b[:, 2:]).amax(0)]).tolist()
-        for m, f in enumerate(features):
-            s, off = float(spatial_scales[m]), float(offsets[m])
-            j0, j1 = max(0, math.floor(ext[0] * s - off) - 1), min(f.shape[3], math.ceil(ext[2] * s - off) + 2)
-            i0, i1 = max(0, math.floor(ext[1] * s - off) - 1), min(f.shape[1], math.ceil(ext[3] * s - off) + 2)
-            if j1 > j0 and i1 > i0:
-                windows[m] = (i0, i1, j0, j1)
-    if all(w is None for w in windows):  # no box, or every box off every map
-        zeros = boxes.new_zeros(boxes.shape)
-        return [f.new_zeros(B, P, ph, f.shape[2], pw) for f, (ph, pw) in zip(features, sizes)], (lambda grads: zeros) if with_grad else None
-    nb = max(max(sz) for sz in sizes)
-    nmax = max(max(i1 - i0, j1 - j0) for i0, i1, j0, j1 in (w for w in windows if w is not None))
-    # rows (map, axis): axis 0 = x (pw bins), axis 1 = y (ph bins); padded bins repeat the last edge (empty)
-    q = [[[k / n for k in range(n + 1)] + [1.0] * (nb - n) for n in (pw, ph)] for ph, pw in sizes]
-    consts = torch.tensor([[[float(spatial_scales[m])] * 2, [float(offsets[m]) + (windows[m] or (0, 0, 0, 0))[2],
-                             float(offsets[m]) + (windows[m] or (0, 0, 0, 0))[0]], [float(pw), float(ph)]]
-                           for m, (ph, pw) in enumerate(sizes)], dtype=dtype, device=b.device)  # (L, 3, 2)
-    scale, shift, nbins = consts[:, 0, :, None], consts[:, 1, :, None], consts[:, 2, :, None]  # (L, 2, 1)
-    lo = b[:, :2].t() * scale - shift  # (L, 2, K) feature coordinates within each window
-    hi = b[:, 2:].t() * scale - shift
-    qt = torch.tensor(q, dtype=dtype, device=b.device)[:, :, None, :]  # (L, 2, 1, nb+1)
-    w, dlo, dhi = _bin_weights_and_grads(lo, hi, qt, nbins, nmax, with_grad)  # (L, 2, K, nb, nmax)
-
-    pooled, saved = [], []
-    for m, (f, (ph, pw), win) in enumerate(zip(features, sizes, windows)):
-        C = f.shape[2]
-        if win is None:
-            pooled.append(f.new_zeros(B, P, ph, C, pw))
-            saved.append(None)
-            continue
-        i0, i1, j0, j1 = win
-        H, W = i1 - i0, j1 - j0
-        fw = f[:, i0:i1, :, j0:j1].reshape(B, H, C * W)
-        wx, wy = w[m, 0, :, :pw, :W], w[m, 1, :, :ph, :H]  # (K, pw, W), (K, ph, H)
-        t = torch.matmul(wy.reshape(B, P * ph, H), fw).view(K, ph * C, W)  # Wy F: (K, ph*C, W)
-        pooled.append(torch.matmul(t, wx.transpose(1, 2)).view(B, P, ph, C, pw))  # Wy F Wx^T
-        saved.append((fw, t, wx, H, W, C, ph, pw))
-    if not with_grad:
-        return pooled, None
-    dw = torch.stack([dlo, dhi])  # (2, L, 2, K, nb, nmax)
-
-    def box_vjp(grads) -> torch.Tensor:
-        gw = w.new_zeros(w.shape)  # dL/dW for every (map, axis), padded like w
-        for m, sv in enumerate(saved):
-            if sv is None:
-                continue
-            fw, t, wx, H, W, C, ph, pw = sv
-            g = grads[m].to(dtype).reshape(K, ph * C, pw)
-            gw[m, 0, :, :pw, :W] = torch.matmul(g.transpose(1, 2), t)  # dL/dWx = G^T (Wy F)
-            r = torch.matmul(g, wx).view(B, P * ph, C * W)  # G Wx
-            gw[m, 1, :, :ph, :H] = torch.matmul(r, fw.transpose(1, 2)).view(K, ph, H)  # dL/dWy = (G Wx) F^T
-        g = ((gw * dw).sum((-2, -1)) * scale).sum(1)  # (lo/hi, axis, K), image-pixel units
-        return g.reshape(4, K).t().reshape(B, P, 4).to(boxes.dtype)
-
-    return pooled, box_vjp
+    """One call of :class:`LevelsBoxPool` (see there): pooled maps of ``boxes`` on each of ``features``
+    ``(B, H, C, W)`` and the closed-form box gradient."""
+    return LevelsBoxPool(features, output_sizes, spatial_scales, offsets)(boxes, with_grad)
 
 
 def prroi_pool_boxes_with_grad(
