@@ -140,12 +140,19 @@ class LearnedLoss(nn.Module):
         return torch.cat([rho[..., :-1], last[..., None]], dim=-1)
 
     def forward(self, dist: torch.Tensor):
-        """Label ``y``, mask ``m`` (in [0, 1]) and weight ``v`` at distances ``dist`` (eq. 6)."""
-        rho = self.basis(dist)
-        y = rho @ self.phi_y.to(dist.dtype)
-        m = torch.sigmoid(rho @ self.phi_m.to(dist.dtype))
-        v = rho @ self.phi_v.to(dist.dtype)
-        return y, m, v
+        """Label ``y``, mask ``m`` (in [0, 1]) and weight ``v`` at distances ``dist`` (eq. 6).
+
+        ``sum_k phi_k rho_k(d)`` has at most two non-zero terms -- the triangles of the knots either side of
+        ``d`` (beyond the last knot only the plateau) -- so it is evaluated as the linear interpolation of
+        the coefficients at ``u = d / Delta`` clamped to ``[0, N - 1]`` (the same function as ``basis(d) @
+        phi`` with the same derivatives w.r.t. ``phi``, tested; no ``(..., N)`` basis tensor).
+        """
+        u = (dist / self.bin_displacement).clamp(0.0, self.num_bins - 1)
+        k0 = u.detach().floor().clamp(max=self.num_bins - 2).long()
+        frac = u - k0.to(u.dtype)
+        phi = torch.stack([self.phi_y, self.phi_m, self.phi_v]).to(dist.dtype)  # (3, N)
+        vals = phi[:, k0] * (1.0 - frac) + phi[:, k0 + 1] * frac  # (3, ...)
+        return vals[0], torch.sigmoid(vals[1]), vals[2]
 
     def reg_weight(self) -> torch.Tensor:
         """``lambda^2`` (lambda clamped to at least ``min_filter_reg``)."""
@@ -162,19 +169,20 @@ def _seq_major(x: torch.Tensor) -> torch.Tensor:
     return x.permute(1, 0, 3, 4, 2).reshape(S, n * H * W, C)
 
 
-def apply_filter(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+def apply_filter(x: torch.Tensor, f: torch.Tensor, xs: torch.Tensor | None = None) -> torch.Tensor:
     """Scores ``s = x * f``. ``x`` ``(n, S, C, H, W)`` (n samples of S sequences), ``f`` ``(S, C, k, k)``;
     returns ``(n, S, H', W')`` (correlation with padding ``k // 2``; ``H' = H + 1`` for even ``k``).
 
     Computed as one batched product over channels, ``y[.., a, b] = sum_c x[c] f[c, a, b]``, followed by
     ``k*k`` shifted sums of the small ``y`` maps: on a CPU this is several times faster (forward and
     backward) than per-sequence grouped convolutions or im2col, which are dominated by overheads.
+    ``xs``: ``_seq_major(x)`` when the caller already has it (the optimizer forms it once per call).
     """
     n, S, C, H, W = x.shape
     k = f.shape[-1]
     p = k // 2
     Ho, Wo = H + 2 * p - k + 1, W + 2 * p - k + 1
-    y = torch.bmm(_seq_major(x), f.reshape(S, C, k * k))  # (S, n*H*W, k*k)
+    y = torch.bmm(_seq_major(x) if xs is None else xs, f.reshape(S, C, k * k))  # (S, n*H*W, k*k)
     y = y.reshape(S, n, H, W, k, k).permute(0, 1, 4, 5, 2, 3)
     y = F.pad(y, (p, p, p, p))  # (S, n, k, k, H + 2p, W + 2p)
     out = 0
@@ -184,7 +192,8 @@ def apply_filter(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
     return out.transpose(0, 1)
 
 
-def filter_correlation(x: torch.Tensor, g: torch.Tensor, k: int, weights: torch.Tensor | None = None) -> torch.Tensor:
+def filter_correlation(x: torch.Tensor, g: torch.Tensor, k: int, weights: torch.Tensor | None = None,
+                       xs: torch.Tensor | None = None) -> torch.Tensor:
     """The transposed Jacobian ``(ds/df)^T g`` summed over samples: ``(S, C, k, k)``.
 
     ``x`` ``(n, S, C, H, W)``, ``g`` ``(n, S, H', W')`` (a map on the score grid), ``weights`` ``(n, S)``
@@ -199,7 +208,7 @@ def filter_correlation(x: torch.Tensor, g: torch.Tensor, k: int, weights: torch.
     shifted = [gp[:, :, p + k - 1 - a : p + k - 1 - a + H, p + k - 1 - b : p + k - 1 - b + W] for a in range(k) for b in range(k)]
     G = torch.stack(shifted, dim=-1)  # (n, S, H, W, k*k)
     G = G.transpose(0, 1).reshape(S, n * H * W, k * k)
-    return torch.bmm(_seq_major(x).transpose(1, 2), G).reshape(S, C, k, k)
+    return torch.bmm((_seq_major(x) if xs is None else xs).transpose(1, 2), G).reshape(S, C, k, k)
 
 
 def _sample_weights(n: int, S: int, weights, like: torch.Tensor) -> torch.Tensor:
@@ -216,25 +225,26 @@ def loss_value(x, f, y, m, v, reg, weights=None) -> torch.Tensor:
     return (w * (r * r).sum(dim=(-2, -1))).sum(0) + reg * (f * f).sum(dim=(1, 2, 3))
 
 
-def loss_gradient(x, f, y, m, v, reg, weights=None):
-    """Closed-form ``grad L`` (eq. S5) and the pieces the step length needs: returns ``(grad, q, w)``."""
+def loss_gradient(x, f, y, m, v, reg, weights=None, xs=None):
+    """Closed-form ``grad L`` (eq. S5) and the pieces the step length needs: returns ``(grad, q, w)``.
+    ``xs``: optional ``_seq_major(x)`` (see :func:`apply_filter`)."""
     w = _sample_weights(x.shape[0], x.shape[1], weights, f)
-    s = apply_filter(x, f)
+    s = apply_filter(x, f, xs)
     pos = (s > 0).to(s.dtype)
     r = v * (m * s + (1 - m) * torch.relu(s) - y)
     q = v * (m + (1 - m) * pos)
-    grad = 2.0 * filter_correlation(x, q * r, f.shape[-1], w) + 2.0 * reg * f
+    grad = 2.0 * filter_correlation(x, q * r, f.shape[-1], w, xs) + 2.0 * reg * f
     return grad, q, w
 
 
-def steepest_descent_step(x, f, y, m, v, reg, weights=None, eps: float = 1e-8):
+def steepest_descent_step(x, f, y, m, v, reg, weights=None, eps: float = 1e-8, xs=None):
     """One Gauss-Newton steepest-descent iteration (Alg. 1, lines 4-7). Returns ``(f_new, alpha, grad)``.
 
     ``alpha = ||grad||^2 / (2 ||J grad||^2)`` per sequence, the exact minimiser of the Gauss-Newton
     model ``||xi - alpha J grad||^2`` of the loss along ``-grad`` (see the module docstring).
     """
-    grad, q, w = loss_gradient(x, f, y, m, v, reg, weights)
-    h = q * apply_filter(x, grad)  # J grad on the data residuals (up to sqrt(w))
+    grad, q, w = loss_gradient(x, f, y, m, v, reg, weights, xs)
+    h = q * apply_filter(x, grad, xs)  # J grad on the data residuals (up to sqrt(w))
     jg2 = (w * (h * h).sum(dim=(-2, -1))).sum(0) + reg * (grad * grad).sum(dim=(1, 2, 3))
     g2 = (grad * grad).sum(dim=(1, 2, 3))
     alpha = g2 / (2.0 * jg2).clamp(min=eps)
@@ -367,11 +377,12 @@ class DiMPNet(nn.Module):
         if iterations <= 0 or mode == "none":
             return iterates
         y, m, v, reg = self.loss_maps(boxes, feat.shape[-1]) if loss_params is None else loss_params(boxes, feat.shape[-1])
+        xs = _seq_major(feat)  # the features in the layout of the filter products, formed once for all iterations
         for _ in range(iterations):
             if mode == "sd":
-                f, _, _ = steepest_descent_step(feat, f, y, m, v, reg, weights)
+                f, _, _ = steepest_descent_step(feat, f, y, m, v, reg, weights, xs=xs)
             elif mode == "gd":
-                grad, _, _ = loss_gradient(feat, f, y, m, v, reg, weights)
+                grad, _, _ = loss_gradient(feat, f, y, m, v, reg, weights, xs)
                 f = f - torch.exp(self.gd_log_step) * grad
             else:
                 raise ValueError(f"unknown optimizer mode {mode!r} (sd, gd, none)")

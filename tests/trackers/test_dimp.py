@@ -279,3 +279,34 @@ def test_trained_dimp_follows_moving_target():
         b = out.box
         errs.append(np.hypot(b[0] + b[2] / 2 - cx, b[1] + b[3] / 2 - cy))
     assert np.mean(errs) < 6 and errs[-1] < 8
+
+
+def test_learned_loss_interpolation_equals_the_basis_expansion():
+    loss = LearnedLoss(num_bins=20, bin_displacement=0.25).double()
+    g = torch.Generator().manual_seed(7)
+    with torch.no_grad():
+        for p in (loss.phi_y, loss.phi_m, loss.phi_v):
+            p.copy_(torch.randn(20, generator=g, dtype=torch.float64))
+    # between knots, on knots, at 0, on the last knot and beyond it (the plateau)
+    d = torch.cat([torch.rand(50, generator=g, dtype=torch.float64) * 6, torch.tensor([0.0, 0.25, 2.5, 4.75, 5.0, 9.0], dtype=torch.float64)])
+    y, m, v = loss(d)
+    rho = loss.basis(d)
+    torch.testing.assert_close(y, rho @ loss.phi_y, rtol=0, atol=1e-12)
+    torch.testing.assert_close(m, torch.sigmoid(rho @ loss.phi_m), rtol=0, atol=1e-12)
+    torch.testing.assert_close(v, rho @ loss.phi_v, rtol=0, atol=1e-12)
+    w = torch.randn(3, d.shape[0], generator=g, dtype=torch.float64)
+    params = [loss.phi_y, loss.phi_m, loss.phi_v]
+    got = torch.autograd.grad((w[0] * y + w[1] * m + w[2] * v).sum(), params)
+    want = torch.autograd.grad((w[0] * (rho @ loss.phi_y) + w[1] * torch.sigmoid(rho @ loss.phi_m) + w[2] * (rho @ loss.phi_v)).sum(), params)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+
+
+def test_optimizer_with_precomputed_layout_equals_plain_calls():
+    from adaptrack.trackers.dimp import _seq_major
+
+    x, f, y, m, v, reg, w = _problem(n=5, S=2)
+    a = steepest_descent_step(x, f, y, m, v, reg, w)
+    b = steepest_descent_step(x, f, y, m, v, reg, w, xs=_seq_major(x))
+    for p, q in zip(a, b):
+        torch.testing.assert_close(p, q)
