@@ -240,7 +240,7 @@ class LevelsBoxPool:
             raise ValueError(f"boxes must be (B, P, 4) with B = {B}, got {tuple(boxes.shape)}")
         P = boxes.shape[1]
         K = B * P
-        b = boxes.to(self.dtype).reshape(K, 4)
+        b = (boxes if boxes.dtype == self.dtype else boxes.to(self.dtype)).reshape(K, 4)
         windows = [None] * L
         if K:
             # the boxes' extent (image px, one sync) -> per map the window of samples within one cell of a box
@@ -281,22 +281,23 @@ class LevelsBoxPool:
             saved.append((fw, t, wx, H, W, C, ph, pw))
         if not with_grad:
             return pooled, None
-        scale = self.scale
+        dw = torch.stack([dlo, dhi], dim=2)  # (L, axis, lo/hi, K, nb, nmax)
 
         def box_vjp(grads) -> torch.Tensor:
-            glo = ghi = 0
+            acc = 0
             for m, sv in enumerate(saved):
                 if sv is None:
                     continue
                 fw, t, wx, H, W, C, ph, pw = sv
-                g = grads[m].to(self.dtype).reshape(K, ph * C, pw)
+                g = grads[m].reshape(K, ph * C, pw)
                 gx = torch.matmul(g.transpose(1, 2), t)  # dL/dWx = G^T (Wy F): (K, pw, W)
                 r = torch.matmul(g, wx).view(B, P * ph, C * W)  # G Wx
                 gy = torch.matmul(r, fw.transpose(1, 2)).view(K, ph, H)  # dL/dWy = (G Wx) F^T
-                sm = scale[m]
-                glo = glo + torch.stack([(gx * dlo[m, 0, :, :pw, :W]).sum((1, 2)), (gy * dlo[m, 1, :, :ph, :H]).sum((1, 2))]) * sm
-                ghi = ghi + torch.stack([(gx * dhi[m, 0, :, :pw, :W]).sum((1, 2)), (gy * dhi[m, 1, :, :ph, :H]).sum((1, 2))]) * sm
-            return torch.cat([glo, ghi]).t().reshape(B, P, 4).to(boxes.dtype)  # rows x1, y1, x2, y2
+                d = dw[m]
+                gb = torch.stack([(gx * d[0, :, :, :pw, :W]).sum((2, 3)), (gy * d[1, :, :, :ph, :H]).sum((2, 3))], dim=1)
+                acc = acc + gb * self.scales[m]  # (lo/hi, axis, K) in image pixels
+            out = acc.reshape(4, K).t().reshape(B, P, 4)  # rows x1, y1, x2, y2
+            return out if out.dtype == boxes.dtype else out.to(boxes.dtype)
 
         return pooled, box_vjp
 
