@@ -44,21 +44,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..image import crop_and_resize, crop_multiscale
+from ..image import crop_and_resize
 from ..nn.correlation import xcorr
-from ..nn.siamese import (
-    MultiScaleSearch,
-    check_crop_alignment,
-    damp_size,
-    feature_scale_pyramid,
-    first_frame_windows,
-    frames_to_tensor,
-    window_sizes,
-)
+from ..nn.siamese import check_crop_alignment, frames_to_tensor
 from ..training.losses import balanced_logistic_loss, siamfc_labels
 from ..weights import load_weights
-from ..adaptation.adversarial_template import SiamFCTemplateAdaptation
-from .base import TrackOutput, Tracker, register_tracker
+from .base import TrackOutput, register_tracker
+from .siamfc_family import SiamFCFamilyTracker, check_scale_pyramid
 
 __all__ = ["GradNetNet", "GradNetParams", "GradNetTracker", "blocks_between", "build_gradnet_net"]
 
@@ -246,8 +238,7 @@ class GradNetParams:
             raise ValueError(f"template_mix must be in [0, 1], got {self.template_mix}")
         if self.backend not in ("torch", "onnx"):
             raise ValueError(f"backend must be 'torch' or 'onnx', got {self.backend!r}")
-        if self.scale_pyramid not in ("image", "feature"):
-            raise ValueError(f"scale_pyramid must be 'image' or 'feature', got {self.scale_pyramid!r}")
+        check_scale_pyramid(self.scale_pyramid)
 
 
 def build_gradnet_net(p: GradNetParams) -> GradNetNet:
@@ -286,7 +277,7 @@ def load_gradnet_weights(net: GradNetNet, weights, name: str = "gradnet") -> Gra
     "through a learned network (U1, U2)",
     "adaptrack",
 )
-class GradNetTracker(SiamFCTemplateAdaptation, Tracker):
+class GradNetTracker(SiamFCFamilyTracker):
     """GradNet online tracking (sec. 3.4-3.5) on a :class:`GradNetNet`."""
 
     def __init__(self, params: GradNetParams | None = None, weights="default", net: GradNetNet | None = None):
@@ -303,11 +294,7 @@ class GradNetTracker(SiamFCTemplateAdaptation, Tracker):
         if p.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
         self.stride = stride
-        self.response_size = (p.instance_size - p.exemplar_size) // stride + 1
-        self.searcher = MultiScaleSearch(
-            self.response_size, p.num_scales, p.scale_step, p.scale_penalty, p.window_influence,
-            p.response_upscale, stride, p.instance_size,
-        )
+        self._build_searcher((p.instance_size - p.exemplar_size) // stride + 1, stride)
 
         self._onnx_search = None
         if p.backend == "onnx":
@@ -317,8 +304,7 @@ class GradNetTracker(SiamFCTemplateAdaptation, Tracker):
             key = weights_cache_key(p.weights_name, weights, p) if built_here else None
             model = _ONNX_MODELS.get(key) if key is not None else None
             if model is None:
-                batch = 1 if p.scale_pyramid == "feature" else p.num_scales
-                example = torch.zeros(batch, 3, p.instance_size, p.instance_size)
+                example = torch.zeros(self.search_batch, 3, p.instance_size, p.instance_size)
                 model = export_branch(self.net, "search_features", example)
                 if key is not None:
                     _ONNX_MODELS[key] = model
@@ -370,11 +356,7 @@ class GradNetTracker(SiamFCTemplateAdaptation, Tracker):
 
     def _initialize(self, frame: np.ndarray, box: np.ndarray) -> None:
         p = self.params
-        self.center, self.size, self.s_z, self.s_x, self.avg_color = first_frame_windows(
-            frame, box, p.context, p.exemplar_size, p.instance_size
-        )
-        self.base_size = self.size.copy()
-        z = crop_and_resize(frame, self.center, self.s_z, p.exemplar_size, self.avg_color)
+        z = self._start(frame, box)
         x = crop_and_resize(frame, self.center, self.s_x, p.instance_size, self.avg_color)
         with torch.no_grad():
             f2 = self.net.shallow_features(frames_to_tensor(z, p.channels_last))
@@ -388,21 +370,13 @@ class GradNetTracker(SiamFCTemplateAdaptation, Tracker):
         self.frame_index = 0
         self.reliable = None  # (search features, offset) of the latest reliable frame
         self.updates = 0
-        if self.params.adaptation:  # template adaptation (adaptrack.adaptation.adversarial_template)
-            from ..adaptation.adversarial_template import adapt_template
-
-            self.adaptation_info = adapt_template(self, frame, box, **self.params.adaptation)
+        self._adapt(frame, box)
 
     def _track(self, frame: np.ndarray) -> TrackOutput:
         p = self.params
         self.frame_index += 1
         with torch.no_grad():
-            if p.scale_pyramid == "feature":
-                xf1 = self._search_features(crop_and_resize(frame, self.center, self.s_x, p.instance_size, self.avg_color))
-                xf = feature_scale_pyramid(xf1, self.searcher.scales)
-            else:
-                crops = crop_multiscale(frame, self.center, self.s_x * self.searcher.scales, p.instance_size, self.avg_color)
-                xf = self._search_features(crops)
+            xf = self._scale_features(self._search_features(self._search_crops(frame)))
             responses = self.net.score(self.template, xf)
         old_center, window = self.center.copy(), self.s_x
         res = self.searcher(responses, self.center, self.s_x)
@@ -418,11 +392,6 @@ class GradNetTracker(SiamFCTemplateAdaptation, Tracker):
             self.reliable = None
             self.updates += 1
             updated = True
-        self.center = res.center
-        self.size = damp_size(self.size, res.scale, p.scale_lr, self.base_size)
-        self.s_z, self.s_x = window_sizes(self.size, p.context, p.exemplar_size, p.instance_size)
-        h, w = frame.shape[:2]
-        self.center = np.clip(self.center, 0, [w, h])
-        box = np.array([self.center[0] - self.size[0] / 2, self.center[1] - self.size[1] / 2, self.size[0], self.size[1]])
+        box = self._advance(res, frame)
         return TrackOutput(box, score, {"scale_index": res.scale_index, "peak_logit": res.peak_score,
                                         "reliable": bool(reliable), "updated": updated})

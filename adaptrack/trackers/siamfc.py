@@ -31,21 +31,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..image import crop_and_resize, crop_multiscale
 from ..nn.backbones import build_backbone
 from ..nn.correlation import xcorr
-from ..nn.siamese import (
-    MultiScaleSearch,
-    check_crop_alignment,
-    damp_size,
-    feature_scale_pyramid,
-    first_frame_windows,
-    frames_to_tensor,
-    window_sizes,
-)
+from ..nn.siamese import check_crop_alignment, frames_to_tensor
 from ..weights import load_weights
-from ..adaptation.adversarial_template import SiamFCTemplateAdaptation
-from .base import TrackOutput, Tracker, register_tracker
+from .base import TrackOutput, register_tracker
+from .siamfc_family import SiamFCFamilyTracker, check_scale_pyramid
 
 __all__ = ["SiamFCNet", "AdjustHead", "SiamFCParams", "SiamFCTracker", "build_siamfc_net"]
 
@@ -194,15 +185,14 @@ def build_siamfc_net(p: SiamFCParams) -> SiamFCNet:
 
 
 @register_tracker("siamfc", SiamFCParams, "SiamFC (Bertinetto et al. 2016): fully-convolutional Siamese matching, no online update", "adaptrack")
-class SiamFCTracker(SiamFCTemplateAdaptation, Tracker):
+class SiamFCTracker(SiamFCFamilyTracker):
     """SiamFC tracking loop on a :class:`SiamFCNet`."""
 
     def __init__(self, params: SiamFCParams | None = None, weights="default", net: SiamFCNet | None = None):
         self.params = p = params or SiamFCParams()
         if p.backend not in ("auto", "torch", "onnx"):
             raise ValueError(f"backend must be 'auto', 'torch' or 'onnx', got {p.backend!r}")
-        if p.scale_pyramid not in ("image", "feature"):
-            raise ValueError(f"scale_pyramid must be 'image' or 'feature', got {p.scale_pyramid!r}")
+        check_scale_pyramid(p.scale_pyramid)
         self.backend = p.backend if p.backend != "auto" else ("onnx" if net is None else "torch")
         if net is None:
             net = build_siamfc_net(p)
@@ -211,23 +201,12 @@ class SiamFCTracker(SiamFCTemplateAdaptation, Tracker):
         check_crop_alignment(p.exemplar_size, p.instance_size, net.total_stride, net.same_padding)
         if p.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
-        self.response_size = (net.feature_size(p.instance_size) - net.feature_size(p.exemplar_size)) + 1
-        self.searcher = MultiScaleSearch(
-            self.response_size,
-            p.num_scales,
-            p.scale_step,
-            p.scale_penalty,
-            p.window_influence,
-            p.response_upscale,
-            net.total_stride,
-            p.instance_size,
-        )
+        self._build_searcher(net.feature_size(p.instance_size) - net.feature_size(p.exemplar_size) + 1, net.total_stride)
         self._branches = None
         if self.backend == "onnx":
             from ..export import OnnxBranches
 
-            batch = 1 if p.scale_pyramid == "feature" else p.num_scales
-            self._branches = OnnxBranches.from_net(self.net, p.exemplar_size, p.instance_size, batch)
+            self._branches = OnnxBranches.from_net(self.net, p.exemplar_size, p.instance_size, self.search_batch)
 
     # -- the two branches (PyTorch or ONNX Runtime) --------------------------------------------------
     def _template(self, crop: np.ndarray) -> torch.Tensor:
@@ -268,34 +247,14 @@ class SiamFCTracker(SiamFCTemplateAdaptation, Tracker):
 
     # -- tracking loop -------------------------------------------------------------------------------
     def _initialize(self, frame: np.ndarray, box: np.ndarray) -> None:
-        p = self.params
-        self.center, self.size, self.s_z, self.s_x, self.avg_color = first_frame_windows(
-            frame, box, p.context, p.exemplar_size, p.instance_size
-        )
-        self.base_size = self.size.copy()
-        z = crop_and_resize(frame, self.center, self.s_z, p.exemplar_size, self.avg_color)
-        self.zf = self._template(z)
-        if self.params.adaptation:  # template adaptation (adaptrack.adaptation.adversarial_template)
-            from ..adaptation.adversarial_template import adapt_template
-
-            self.adaptation_info = adapt_template(self, frame, box, **self.params.adaptation)
+        self.zf = self._template(self._start(frame, box))
+        self._adapt(frame, box)
 
     def _track(self, frame: np.ndarray) -> TrackOutput:
-        p = self.params
-        if p.scale_pyramid == "feature":
-            xf = self._search(crop_and_resize(frame, self.center, self.s_x, p.instance_size, self.avg_color))
-        else:
-            xf = self._search(crop_multiscale(frame, self.center, self.s_x * self.searcher.scales, p.instance_size, self.avg_color))
+        xf = self._search(self._search_crops(frame))
         with torch.inference_mode():
-            if p.scale_pyramid == "feature":
-                xf = feature_scale_pyramid(xf, self.searcher.scales)
-            responses = self.net.score(self.zf, xf)
+            responses = self.net.score(self.zf, self._scale_features(xf))
         res = self.searcher(responses, self.center, self.s_x)
-        self.center = res.center
-        self.size = damp_size(self.size, res.scale, p.scale_lr, self.base_size)
-        self.s_z, self.s_x = window_sizes(self.size, p.context, p.exemplar_size, p.instance_size)
-        h, w = frame.shape[:2]
-        self.center = np.clip(self.center, 0, [w, h])
-        box = np.array([self.center[0] - self.size[0] / 2, self.center[1] - self.size[1] / 2, self.size[0], self.size[1]])
+        box = self._advance(res, frame)
         score = float(1.0 / (1.0 + np.exp(-res.peak_score)))
         return TrackOutput(box, score, {"scale_index": res.scale_index, "peak_logit": res.peak_score})
