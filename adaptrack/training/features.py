@@ -88,7 +88,10 @@ def _probe_matches(sampler, encode, p: int, probe: dict | None, dtype) -> bool:
     from torch.utils.data import default_collate
 
     sampler.set_epoch(p)
-    feats = encode(default_collate([sampler[i] for i in range(PROBE_SAMPLES)]))
+    # one sample per call: items whose raw frames differ in size (clips with ``frames``) cannot be collated
+    # together, and the encoders that take them expect batches of one
+    parts = [encode(default_collate([sampler[i]])) for i in range(PROBE_SAMPLES)]
+    feats = {k: torch.cat([f[k] for f in parts]) for k in parts[0]}
     if sorted(feats) != sorted(probe):
         return False
     for k, v in feats.items():
