@@ -36,6 +36,7 @@ Boxes are ``(x, y, w, h)`` in pixels of the image crop the features were compute
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -138,35 +139,35 @@ class IoUNet(nn.Module):
 
     # -- refinement ----------------------------------------------------------------------------------
     def _refine_context(self, modulation, iou_features) -> tuple:
-        """Per-frame constants of :meth:`iou_and_box_grad`: the test features times the modulation in the
-        ``(B, H, C, W)`` layout of :func:`prroi_pool_levels_with_grad`, and the head with BatchNorm folded
-        in, its input columns reordered to the pooled ``(ph, C, pw)`` order."""
+        """Per-frame constants of :meth:`iou_and_box_grad`: the pooling of the test features times the
+        modulation (:class:`~adaptrack.nn.prroi_pool.LevelsBoxPool`), and the head with BatchNorm folded in,
+        its input columns reordered to the pooled ``(ph, C, pw)`` order."""
         feats = [(f.detach() * m.detach()[:, :, None, None]).permute(0, 2, 1, 3).contiguous()
                  for f, m in zip(iou_features, modulation)]
         head = []
+        wp = self.iou_predictor.weight.detach()[0]
+        start = 0
         for block, k in ((self.fc3_t, 5), (self.fc4_t, 3)):
             w, b = block.folded()
-            w = w.detach()
-            head.append((w.reshape(w.shape[0], -1, k, k).permute(0, 2, 1, 3).reshape(w.shape[0], -1).contiguous(), b.detach()))
-        wp = self.iou_predictor.weight.detach()[0]
-        n3 = head[0][0].shape[0]
+            w = w.detach().reshape(w.shape[0], -1, k, k).permute(0, 2, 1, 3).reshape(w.shape[0], -1).contiguous()
+            head.append((w, w.t(), b.detach(), wp[start : start + w.shape[0]].numpy()))
+            start += w.shape[0]
         pool = LevelsBoxPool(feats, (5, 3), [1.0 / s for s in self.strides], self.offsets)
-        return pool, head, (wp[:n3], wp[n3:]), self.iou_predictor.bias.detach()[0]
+        return pool, head, float(self.iou_predictor.bias)
 
     def _iou_and_grad(self, ctx: tuple, boxes: torch.Tensor, need_grad: bool = True):
-        pool, head, wps, bp = ctx
+        pool, head, bias = ctx
         B, P, _ = boxes.shape
-        pooled, vjp = pool(_xyxy(boxes), with_grad=need_grad)
-        zs = [torch.addmm(b, p.reshape(B * P, -1), w.t()) for p, (w, b) in zip(pooled, head)]
-        iou = bp + sum(torch.relu(z) @ wp for z, wp in zip(zs, wps))
-        iou = iou.reshape(B, P)
+        pooled, vjp = pool(boxes, with_grad=need_grad, box_format="xywh")
+        # the head on the pooled features (products in PyTorch, the small elementwise rest in NumPy)
+        zs = [torch.addmm(b, p.reshape(B * P, -1), wt).numpy() for p, (_, wt, b, _) in zip(pooled, head)]
+        iou = bias + sum((np.maximum(z, 0.0) * wp).sum(1) for z, (*_, wp) in zip(zs, head))
+        iou = torch.from_numpy(np.asarray(iou, dtype=zs[0].dtype)).reshape(B, P)
         if not need_grad:
             return iou, None
-        # dIoU / d pooled (modulated) features, through relu and the folded linear layers
-        gs = [(((z > 0) * wp) @ w).view(p.shape) for z, wp, (w, _), p in zip(zs, wps, head, pooled)]
-        g = vjp(gs)  # w.r.t. (x1, y1, x2, y2)
-        grad = torch.cat([g[..., :2] + g[..., 2:], g[..., 2:]], dim=-1)  # x2 = x + w: w.r.t. (x, y, w, h)
-        return iou, grad
+        # dIoU / d pooled (modulated) features, through relu and the folded linear layers, then to the box
+        gs = [torch.matmul(torch.from_numpy((z > 0) * wp), w).view(p.shape) for z, (w, _, _, wp), p in zip(zs, head, pooled)]
+        return iou, vjp(gs)  # w.r.t. (x, y, w, h)
 
     @torch.no_grad()
     def iou_and_box_grad(self, modulation, iou_features, boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

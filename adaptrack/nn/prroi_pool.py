@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -77,22 +78,24 @@ def hat_integral_weights(lo: torch.Tensor, hi: torch.Tensor, n: int, bins: int) 
     return torch.where(width > 0, mass / safe, torch.zeros_like(mass))
 
 
-def _bin_weights_and_grads(lo: torch.Tensor, hi: torch.Tensor, q: torch.Tensor, bins, n: int, with_grad: bool = True):
+def _bin_weights_and_grads(lo, hi, q, bins, n: int, with_grad: bool = True):
     """Core of :func:`hat_integral_weights_and_grads` for rows ``lo, hi`` ``(...)`` whose bin edges are
     ``lo + (hi - lo) * q`` (``q`` ``(..., nb + 1)`` broadcastable, non-decreasing fractions; ``bins`` the
-    divisor of the bin width, a number or a tensor broadcastable to ``lo``). Repeating the last fraction
-    pads a row with empty bins whose weights and derivatives are exactly zero."""
+    divisor of the bin width, a number or an array broadcastable to ``lo``). Repeating the last fraction
+    pads a row with empty bins whose weights and derivatives are exactly zero. Works on PyTorch tensors
+    (any device) and on NumPy arrays (:class:`LevelsBoxPool` uses NumPy for these small arrays: a third
+    of PyTorch's per-operation overhead)."""
+    xp = np if isinstance(lo, np.ndarray) else torch
     span = hi - lo
     edges = lo[..., None] + span[..., None] * q  # (..., nb+1)
-    j = torch.arange(n, dtype=lo.dtype, device=lo.device)
-    t = (edges[..., None] - j).clamp_(-1.0, 1.0)  # (..., nb+1, n)
-    hat = 1.0 - t.abs()  # H'(t), zero beyond |t| = 1 (t is clamped there)
+    j = np.arange(n, dtype=lo.dtype) if xp is np else torch.arange(n, dtype=lo.dtype, device=lo.device)
+    t = xp.clip(edges[..., None] - j, -1.0, 1.0)  # (..., nb+1, n)
+    hat = 1.0 - xp.abs(t)  # H'(t), zero beyond |t| = 1 (t is clamped there)
     cdf = 0.5 + 0.5 * t * (1.0 + hat)  # H(t) = 1/2 + t - t|t|/2 on [-1, 1]
     mass = cdf[..., 1:, :] - cdf[..., :-1, :]
     width = span / bins
     valid = width > 0
-    inv = torch.where(valid, 1.0 / torch.where(valid, width, torch.ones_like(width)), torch.zeros_like(width))
-    inv = inv[..., None, None]
+    inv = xp.where(valid, 1.0 / xp.where(valid, width, 1.0), 0.0)[..., None, None]
     w = mass * inv
     if not with_grad:
         return w, None, None
@@ -202,14 +205,16 @@ class LevelsBoxPool:
     autograd; the features are constants). Built once (e.g. once per frame), called for each set of boxes
     (e.g. each refinement step); :func:`prroi_pool_levels_with_grad` is the one-shot form.
 
-    ``features``: a list of ``(B, H, C, W)`` maps (rows outermost, the layout both matrix products need);
-    ``output_sizes`` (int or ``(ph, pw)``), ``spatial_scales`` and ``offsets`` one per map. Calling with
-    ``boxes`` ``(B, P, 4)`` ``(x1, y1, x2, y2)`` in image pixels returns ``(pooled, box_vjp)``: ``pooled``
-    a list of ``(B, P, ph, C, pw)`` tensors -- note the order; ``pooled[l].permute(0, 1, 3, 2, 4)`` is
-    :func:`prroi_pool_boxes`' output -- and ``box_vjp(grads)`` taking a list of output gradients of those
-    shapes to the ``(B, P, 4)`` box gradient (None without ``with_grad``). Each map is cut to the window
-    of samples the boxes can touch; the bin weights of all maps and both axes, and their derivatives,
-    come from one stacked computation.
+    ``features``: a list of ``(B, H, C, W)`` CPU maps (rows outermost, the layout both matrix products
+    need); ``output_sizes`` (int or ``(ph, pw)``), ``spatial_scales`` and ``offsets`` one per map.
+    Calling with ``boxes`` ``(B, P, 4)`` ``(x1, y1, x2, y2)`` in image pixels returns ``(pooled,
+    box_vjp)``: ``pooled`` a list of ``(B, P, ph, C, pw)`` tensors -- note the order;
+    ``pooled[l].permute(0, 1, 3, 2, 4)`` is :func:`prroi_pool_boxes`' output -- and ``box_vjp(grads)``
+    taking a list of output gradients of those shapes to the ``(B, P, 4)`` box gradient (None without
+    ``with_grad``). Each map is cut to the window of samples the boxes can touch; the bin weights of all
+    maps and both axes, and their derivatives, come from one stacked computation. The matrix products run
+    in PyTorch; the small per-box arithmetic around them in NumPy on the same memory (this is the IoU-Net
+    refinement's inner loop, where per-operation overhead, not arithmetic, dominates).
     """
 
     def __init__(self, features, output_sizes, spatial_scales, offsets):
@@ -218,21 +223,28 @@ class LevelsBoxPool:
             raise ValueError("expected one output size, scale and offset per feature map")
         B = features[0].shape[0]
         for f in features:
-            if f.dim() != 4 or f.shape[0] != B:
-                raise ValueError(f"features must be (B, H, C, W) maps with one batch size, got {tuple(f.shape)}")
-        self.features = list(features)
+            if f.dim() != 4 or f.shape[0] != B or f.dtype != features[0].dtype:
+                raise ValueError(f"features must be (B, H, C, W) maps of one batch size and dtype, got {tuple(f.shape)}")
+            if f.device.type != "cpu":
+                raise ValueError(f"LevelsBoxPool runs on CPU tensors, got a map on {f.device}")
+        self.features = [f.detach() for f in features]
         self.sizes = [(o, o) if isinstance(o, int) else tuple(o) for o in output_sizes]
         self.scales = [float(s) for s in spatial_scales]
         self.offsets = [float(o) for o in offsets]
-        self.dtype, device = features[0].dtype, features[0].device
-        nb = self.nb = max(max(sz) for sz in self.sizes)
+        self.dtype = features[0].dtype
+        npd = self.np_dtype = torch.empty(0, dtype=self.dtype).numpy().dtype
+        nb = max(max(sz) for sz in self.sizes)
         # rows (map, axis): axis 0 = x (pw bins), axis 1 = y (ph bins); padded bins repeat the last edge (empty)
         q = [[[k / n for k in range(n + 1)] + [1.0] * (nb - n) for n in (pw, ph)] for ph, pw in self.sizes]
-        self.q = torch.tensor(q, dtype=self.dtype, device=device)[:, :, None, :]  # (L, 2, 1, nb+1)
-        self.nbins = torch.tensor([[float(pw), float(ph)] for ph, pw in self.sizes], dtype=self.dtype, device=device)[:, :, None]
-        self.scale = torch.tensor([[s, s] for s in self.scales], dtype=self.dtype, device=device)[:, :, None]  # (L, 2, 1)
+        self.q = np.array(q, dtype=npd)[:, :, None, :]  # (L, 2, 1, nb+1)
+        self.nbins = np.array([[pw, ph] for ph, pw in self.sizes], dtype=npd)[:, :, None]  # (L, 2, 1)
+        self.scale = np.array([[s, s] for s in self.scales], dtype=npd)[:, :, None]
 
-    def __call__(self, boxes: torch.Tensor, with_grad: bool = True):
+    def __call__(self, boxes: torch.Tensor, with_grad: bool = True, box_format: str = "xyxy"):
+        """Pool ``boxes`` (``box_format`` ``"xyxy"``, or ``"xywh"`` for ``(x, y, w, h)`` boxes, whose gradient
+        is then w.r.t. ``(x, y, w, h)``); see the class docstring."""
+        if box_format not in ("xyxy", "xywh"):
+            raise ValueError(f"box_format must be 'xyxy' or 'xywh', got {box_format!r}")
         feats, sizes = self.features, self.sizes
         L = len(feats)
         B = feats[0].shape[0]
@@ -240,14 +252,14 @@ class LevelsBoxPool:
             raise ValueError(f"boxes must be (B, P, 4) with B = {B}, got {tuple(boxes.shape)}")
         P = boxes.shape[1]
         K = B * P
-        b = (boxes if boxes.dtype == self.dtype else boxes.to(self.dtype)).reshape(K, 4)
+        b = boxes.detach().reshape(K, 4).cpu().numpy().astype(self.np_dtype, copy=False)
+        if box_format == "xywh":
+            b = np.concatenate([b[:, :2], b[:, :2] + b[:, 2:]], axis=1)
         windows = [None] * L
         if K:
-            # the boxes' extent (image px, one sync) -> per map the window of samples within one cell of a box
-            rows = b.tolist()
-            xs = [r[0] for r in rows] + [r[2] for r in rows]
-            ys = [r[1] for r in rows] + [r[3] for r in rows]
-            ext = (min(xs), min(ys), max(xs), max(ys))
+            # the boxes' extent (image px) -> per map the window of samples within one cell of a box
+            xs, ys = b[:, 0::2], b[:, 1::2]
+            ext = (float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max()))
             for m, f in enumerate(feats):
                 s, off = self.scales[m], self.offsets[m]
                 j0, j1 = max(0, math.floor(ext[0] * s - off) - 1), min(f.shape[3], math.ceil(ext[2] * s - off) + 2)
@@ -259,10 +271,10 @@ class LevelsBoxPool:
             pooled = [f.new_zeros(B, P, ph, f.shape[2], pw) for f, (ph, pw) in zip(feats, sizes)]
             return pooled, ((lambda grads: zeros) if with_grad else None)
         nmax = max(max(i1 - i0, j1 - j0) for i0, i1, j0, j1 in (w for w in windows if w is not None))
-        shift = torch.tensor([[o + (w or (0, 0, 0, 0))[2], o + (w or (0, 0, 0, 0))[0]] for o, w in zip(self.offsets, windows)],
-                             dtype=self.dtype, device=b.device)[:, :, None]  # (L, 2, 1)
-        lo = b[:, :2].t() * self.scale - shift  # (L, 2, K) feature coordinates within each window
-        hi = b[:, 2:].t() * self.scale - shift
+        shift = np.array([[o + (w or (0, 0, 0, 0))[2], o + (w or (0, 0, 0, 0))[0]] for o, w in zip(self.offsets, windows)],
+                         dtype=self.np_dtype)[:, :, None]  # (L, 2, 1)
+        lo = b[:, :2].T * self.scale - shift  # (L, 2, K) feature coordinates within each window
+        hi = b[:, 2:].T * self.scale - shift
         w, dlo, dhi = _bin_weights_and_grads(lo, hi, self.q, self.nbins, nmax, with_grad)  # (L, 2, K, nb, nmax)
 
         pooled, saved = [], []
@@ -275,29 +287,32 @@ class LevelsBoxPool:
             i0, i1, j0, j1 = win
             H, W = i1 - i0, j1 - j0
             fw = f[:, i0:i1, :, j0:j1].reshape(B, H, C * W)
-            wx, wy = w[m, 0, :, :pw, :W], w[m, 1, :, :ph, :H]  # (K, pw, W), (K, ph, H)
-            t = torch.matmul(wy.reshape(B, P * ph, H), fw).view(K, ph * C, W)  # Wy F: (K, ph*C, W)
+            wx = torch.from_numpy(w[m, 0, :, :pw, :W])  # (K, pw, W)
+            wy = torch.from_numpy(np.ascontiguousarray(w[m, 1, :, :ph, :H]).reshape(B, P * ph, H))
+            t = torch.matmul(wy, fw).view(K, ph * C, W)  # Wy F: (K, ph*C, W)
             pooled.append(torch.matmul(t, wx.transpose(1, 2)).view(B, P, ph, C, pw))  # Wy F Wx^T
             saved.append((fw, t, wx, H, W, C, ph, pw))
         if not with_grad:
             return pooled, None
-        dw = torch.stack([dlo, dhi], dim=2)  # (L, axis, lo/hi, K, nb, nmax)
+        dw = np.stack([dlo, dhi], axis=2)  # (L, axis, lo/hi, K, nb, nmax)
 
         def box_vjp(grads) -> torch.Tensor:
-            acc = 0
+            acc = np.zeros((2, 2, K), dtype=self.np_dtype)  # (lo/hi, axis, box)
             for m, sv in enumerate(saved):
                 if sv is None:
                     continue
                 fw, t, wx, H, W, C, ph, pw = sv
-                g = grads[m].reshape(K, ph * C, pw)
-                gx = torch.matmul(g.transpose(1, 2), t)  # dL/dWx = G^T (Wy F): (K, pw, W)
+                g = grads[m].detach().reshape(K, ph * C, pw)
+                gx = torch.matmul(g.transpose(1, 2), t).numpy()  # dL/dWx = G^T (Wy F): (K, pw, W)
                 r = torch.matmul(g, wx).view(B, P * ph, C * W)  # G Wx
-                gy = torch.matmul(r, fw.transpose(1, 2)).view(K, ph, H)  # dL/dWy = (G Wx) F^T
+                gy = torch.matmul(r, fw.transpose(1, 2)).view(K, ph, H).numpy()  # dL/dWy = (G Wx) F^T
                 d = dw[m]
-                gb = torch.stack([(gx * d[0, :, :, :pw, :W]).sum((2, 3)), (gy * d[1, :, :, :ph, :H]).sum((2, 3))], dim=1)
-                acc = acc + gb * self.scales[m]  # (lo/hi, axis, K) in image pixels
-            out = acc.reshape(4, K).t().reshape(B, P, 4)  # rows x1, y1, x2, y2
-            return out if out.dtype == boxes.dtype else out.to(boxes.dtype)
+                acc[:, 0] += (gx * d[0, :, :, :pw, :W]).sum((2, 3)) * self.scales[m]  # image-pixel units
+                acc[:, 1] += (gy * d[1, :, :, :ph, :H]).sum((2, 3)) * self.scales[m]
+            if box_format == "xywh":  # x2 = x + w: d/dx = d/dx1 + d/dx2, d/dw = d/dx2
+                acc[0] += acc[1]
+            out = torch.from_numpy(acc.reshape(4, K).T.reshape(B, P, 4))  # rows x1, y1, x2, y2 (or x, y, w, h)
+            return out.to(device=boxes.device, dtype=boxes.dtype)
 
         return pooled, box_vjp
 
