@@ -680,11 +680,11 @@ class DiMPTracker(Tracker):
     def _localize(self, scores: torch.Tensor, side: float):
         """Peak, flag and the displacement (crop px) of the chosen peak, with distractor detection."""
         p = self.params
-        sc = scores.reshape(scores.shape[-2:])
+        sc = scores.reshape(scores.shape[-2:]).numpy()  # small map: NumPy (a fraction of PyTorch's op overhead)
         Hs, Ws = sc.shape
-        flat = int(torch.argmax(sc))
+        flat = int(np.argmax(sc))
         k1 = np.array([flat // Ws, flat % Ws], dtype=np.float64)  # (row, col)
-        max1 = float(sc.view(-1)[flat])
+        max1 = float(sc.flat[flat])
         origin, st = self.net.score_origin(), self.net.stride
         center = p.image_size / 2.0
         if max1 < p.target_not_found_threshold:
@@ -692,12 +692,12 @@ class DiMPTracker(Tracker):
         # suppress the target neighbourhood, look for a second peak
         tsz = self.size * p.image_size / side / st  # target size in score cells
         r = np.maximum(tsz * p.target_neighborhood_scale / 2, 1.0)
-        rows = torch.arange(Hs, dtype=torch.float32)[:, None]
-        cols = torch.arange(Ws, dtype=torch.float32)[None, :]
-        mask = ((rows - k1[0]).abs() <= r[1]) & ((cols - k1[1]).abs() <= r[0])
-        sc2 = sc.masked_fill(mask, -float("inf"))
-        flat2 = int(torch.argmax(sc2))
-        max2 = float(sc2.view(-1)[flat2])
+        rows = np.arange(Hs, dtype=np.float32)[:, None]
+        cols = np.arange(Ws, dtype=np.float32)[None, :]
+        mask = (np.abs(rows - k1[0]) <= r[1]) & (np.abs(cols - k1[1]) <= r[0])
+        sc2 = np.where(mask, -np.inf, sc)
+        flat2 = int(np.argmax(sc2))
+        max2 = float(sc2.flat[flat2])
         k2 = np.array([flat2 // Ws, flat2 % Ws], dtype=np.float64)
         disp1 = origin + st * k1[::-1] - center  # (x, y) crop px from the crop centre
         disp2 = origin + st * k2[::-1] - center
