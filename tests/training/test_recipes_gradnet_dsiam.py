@@ -73,6 +73,27 @@ def test_template_generalisation_uses_only_the_first_template_of_each_group(grad
         gradnet_loss(gradnet_net, f2[:6], xf[:6], box[:6], 4, 128, 256, 16.0)
 
 
+def test_label_jitter_moves_only_the_update_label(gradnet_net, monkeypatch):
+    """label_jitter displaces the label of the update's gradient (the tracker's estimate when tracking);
+    the initial and the trained loss are still taken against the true labels."""
+    import adaptrack.training.recipes.gradnet as recipe
+
+    f2, xf, box = _gradnet_batch(8)
+    seen = []
+    real = recipe.siamfc_labels
+    monkeypatch.setattr(recipe, "siamfc_labels", lambda *a, **k: seen.append(k["offsets"].clone()) or real(*a, **k))
+    torch.manual_seed(5)
+    ref = gradnet_loss(gradnet_net, f2, xf, box, 4, 128, 256, 16.0)
+    assert len(seen) == 1  # no jitter: one label set for the gradient and the losses
+    seen.clear()
+    out = gradnet_loss(gradnet_net, f2, xf, box, 4, 128, 256, 16.0, label_jitter=8.0)
+    true_offsets, noisy = seen
+    shift = (noisy - true_offsets).abs()
+    assert shift.max() > 0.5 and shift.mean() < 3 * 8.0
+    torch.testing.assert_close(out["initial_loss"], ref["initial_loss"])  # true labels
+    assert not torch.allclose(out["loss"], ref["loss"])  # the update saw other labels
+
+
 def test_a_few_gradnet_steps_reduce_the_loss_on_a_fixed_batch(gradnet_net):
     f2, xf, box = _gradnet_batch(4, seed=3)
     params = [p for p in gradnet_net.parameters() if p.requires_grad]

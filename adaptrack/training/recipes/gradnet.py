@@ -13,6 +13,12 @@ group the template of the *first* pair is used for all ``k`` search regions: ``b
 ``L* = sum_i l(beta*_1 * f_x(X_i), Y_i)`` (eq. 9 with the shared template). ``group = 1`` is the ordinary
 training of the ``no_template_generalization`` ablation ("Ours w/o M").
 
+``label_jitter`` (our addition, 0 = the paper): when tracking, the update's gradient is taken with the label
+centred where the tracker *estimated* the target, not where it is. With ``label_jitter = s > 0`` the label of
+the gradient (the input of ``U2``) is centred at the true offset plus a Gaussian error of ``s`` search-crop
+pixels per axis, while the trained loss ``L*`` keeps the true labels, so ``U1``/``U2`` learn updates that
+survive a misplaced label.
+
 ``l`` is SiamFC's balanced logistic loss with positives within ``label_radius`` search-crop pixels of the
 target centre (:func:`adaptrack.training.losses.siamfc_labels`).
 
@@ -52,6 +58,7 @@ DEFAULTS = {
     "search_size": 256,
     "group": 4,  # k of Alg. 1; 1 = no template generalisation
     "label_radius": 16.0,
+    "label_jitter": 0.0,  # std (search-crop px) of the simulated tracking error in the update's label
     # data
     "pool_size": 1600,
     "num_pools": 1,
@@ -68,9 +75,10 @@ DEFAULTS = {
 
 
 def gradnet_loss(model, f2, xf, search_box, group: int, template_size: int, search_size: int,
-                 label_radius: float) -> dict:
+                 label_radius: float, label_jitter: float = 0.0) -> dict:
     """Alg. 1 on one batch: ``f2`` ``(B, C, h, w)`` template features (the first of each group of ``group`` is
-    used), ``xf`` ``(B, D, H, W)`` embedded search features, ``search_box`` ``(B, 4)`` crop coordinates."""
+    used), ``xf`` ``(B, D, H, W)`` embedded search features, ``search_box`` ``(B, 4)`` crop coordinates.
+    ``label_jitter``: std of the error added to the label centres of the update's gradient (module doc)."""
     b = xf.shape[0]
     if b % group:
         raise ValueError(f"batch {b} is not a multiple of the group size {group}")
@@ -78,7 +86,12 @@ def gradnet_loss(model, f2, xf, search_box, group: int, template_size: int, sear
     size = (search_size - template_size) // stride + 1
     offsets = search_box[:, :2] + search_box[:, 2:] / 2 - search_size / 2.0
     labels, weights = siamfc_labels(size, stride, label_radius, offsets=offsets)
-    out = model.generate(f2[::group], xf, labels, weights, create_graph=True, group=group)
+    if label_jitter > 0:
+        noisy = offsets + label_jitter * torch.randn_like(offsets)
+        g_labels, g_weights = siamfc_labels(size, stride, label_radius, offsets=noisy)
+    else:
+        g_labels, g_weights = labels, weights
+    out = model.generate(f2[::group], xf, g_labels, g_weights, create_graph=True, group=group)
     beta_star = out["beta_star"].repeat_interleave(group, dim=0) if group > 1 else out["beta_star"]
     loss = balanced_logistic_loss(model.score(beta_star, xf), labels, weights)
     initial = balanced_logistic_loss(out["score"].detach(), labels, weights)
@@ -151,7 +164,7 @@ def build(cfg: dict) -> Recipe:
 
     def forward_train(model, batch):
         return gradnet_loss(model, batch["f2"], batch["xf"], batch["search_box"], group, cfg["template_size"],
-                            cfg["search_size"], cfg["label_radius"])
+                            cfg["search_size"], cfg["label_radius"], float(cfg["label_jitter"]))
 
     callbacks = []
     if int(cfg.get("auc_sequences", 0)) > 0:
