@@ -53,6 +53,7 @@ DEFAULTS = {
     "optimizer": "adamw",
     "weight_decay": 1e-4,
     "grad_clip": 10.0,
+    "scale_lr_factor": 0.01,  # lr multiplier of the response scales (SiamFC's 1e-3: Adam's ~lr steps flip them)
     "seed": 0,
     # model (= tracker params)
     "siamfc_weights": "default",
@@ -282,9 +283,15 @@ def build(cfg: dict) -> Recipe:
             return DSiamTracker(dataclasses.replace(p, backend="torch"), weights=None, net=model)
 
         callbacks.append(TrackingAUCCallback(make_tracker, val_seqs[: int(cfg["auc_sequences"])], max_frames=100))
-    params = [q for q in net.parameters() if q.requires_grad]
+    # the response scales are ~1e-3 (SiamFC's): Adam moves every parameter by ~lr per step, so at the common lr
+    # they would change sign within a step or two (the first bundled weights ended with a negative s8 scale,
+    # an inverted s8 response); they get their own, smaller lr
+    scales = [q for q in net.out_scale.parameters()]
+    ids = {id(q) for q in scales}
+    rest = [q for q in net.parameters() if q.requires_grad and id(q) not in ids]
+    params = [{"params": rest}, {"params": scales, "lr": cfg["lr"] * float(cfg["scale_lr_factor"])}]
     info = {"train_cache": train.meta, "val_cache": val.meta, "train_sequences": len(seqs),
-            "trainable_parameters": sum(q.numel() for q in params),
+            "trainable_parameters": sum(q.numel() for g in params for q in g["params"]),
             "crops": ("true previous position plus a simulated tracking error (O, G, G_bar, Z of a step share it)"
                       if cfg["crops"] == "displaced" else "teacher forcing: crops follow the true previous position")}
     return Recipe(net, forward_train, train, val_data=val, callbacks=callbacks, params=params, info=info)
