@@ -336,3 +336,19 @@ def test_closed_form_box_refinement_equals_autograd_on_tracked_frames():
         torch.testing.assert_close(got_b, want_b, rtol=0, atol=2e-3)  # crop pixels
         torch.testing.assert_close(got_iou, want_iou, rtol=0, atol=1e-5)
         assert (got_b - boxes).abs().max() > 0.01  # the boxes did move
+
+
+def test_tracking_restores_the_torch_thread_count():
+    """The per-frame PyTorch work runs on one thread (see DiMPTracker._track) and leaves the count as it was."""
+    n0 = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        t = _small()
+        t.initialize(_scene(70, 80), (52, 66, 36, 28))
+        seen = []
+        rest = t._track_rest
+        t._track_rest = lambda *a: (seen.append(torch.get_num_threads()), rest(*a))[1]
+        t.track(_scene(74, 82))
+        assert seen == [1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(n0)
