@@ -185,10 +185,11 @@ class IoUNet(nn.Module):
         ``boxes`` ``(B, P, 4)`` xywh. Each step moves ``b += step * (w, h, w, h) * dIoU/db`` (the gradient is
         scaled by the box size so the step is relative). Returns the refined boxes and their predicted IoU:
         of the returned boxes with ``score_final``, else (cheaper, as ATOM does) the IoU predicted in the
-        last iteration, just before its step. In eval mode the gradient is the closed form of
-        :meth:`iou_and_box_grad` (one context per call); in training mode autograd through :meth:`predict_iou`.
+        last iteration, just before its step. In eval mode on CPU the gradient is the closed form of
+        :meth:`iou_and_box_grad` (one context per call); otherwise (training mode, other devices) autograd
+        through :meth:`predict_iou`.
         """
-        if self.training:
+        if self.training or iou_features[0].device.type != "cpu":
             return self._refine_autograd(modulation, iou_features, boxes, iterations, step_length, step_decay, min_size,
                                          score_final)
         with torch.no_grad():
