@@ -32,7 +32,9 @@ refinement instead of autograd). A bin edge ``e_q = lo + (hi - lo) q / bins`` mo
 (the interpolated map integrated along the moving bin edges, divided by the bin area, minus the
 pooled value times d(area)/area). The output gradient ``G`` (``ph x pw`` per channel) reaches the
 weights through the two matrix products: ``dL/dWy = G (F Wx^T)^T`` and ``dL/dWx = G^T (Wy F)``
-summed over channels; contracting these with the weight derivatives gives ``dL/dbox``.
+summed over channels; contracting these with the weight derivatives gives ``dL/dbox``. (The pooling
+functions run on any device; :class:`LevelsBoxPool` and the ``*_with_grad`` helpers built on it take CPU
+tensors: their small per-box arithmetic runs in NumPy.)
 
 Coordinates: ``rois`` are ``(K, 5)`` rows ``(batch_index, x1, y1, x2, y2)`` in input-image pixels
 (continuous, 0-based). A box coordinate ``x`` maps to feature coordinates ``u = x * spatial_scale -
