@@ -166,3 +166,15 @@ def test_spectrum_forms_equal_the_spatial_solve_and_convolution():
     torch.testing.assert_close(layer.transform_fixed_input(layer.fixed_input_gain(x8), y8), circular_conv(layer(x8, y8), x8))
     with pytest.raises(ValueError):
         apply_spectrum(layer.spectrum(x, y), torch.zeros(1, 3, 6, 8))
+
+
+def test_fixed_input_transform_follows_the_target_shift():
+    # eq. (6) with f(O_1) fixed: V * f(O_1) is f(O_{t-1}) filtered by a real, zero-phase gain, so a shift of
+    # O_{t-1} shifts the transformed template by exactly as much (the gain never restores O_1's position)
+    g = torch.Generator().manual_seed(8)
+    x = torch.randn(1, 4, 8, 8, generator=g, dtype=torch.float64)
+    y = torch.randn(1, 4, 8, 8, generator=g, dtype=torch.float64)
+    layer = FFTRidgeRegression(0.5).double()
+    gain = layer.fixed_input_gain(x)
+    shifted = layer.transform_fixed_input(gain, torch.roll(y, shifts=(2, -3), dims=(-2, -1)))
+    torch.testing.assert_close(shifted, torch.roll(layer.transform_fixed_input(gain, y), shifts=(2, -3), dims=(-2, -1)))

@@ -206,19 +206,17 @@ def test_bundled_weights_follow_a_moving_target():
     if not has_bundled("dsiam"):
         pytest.skip("dsiam weights not bundled yet")
     frames, boxes = _moving_square_frames(12, step=(5, 3))
-    # the background-suppression path follows the target. (The full model does not: V, trained with crops
-    # at the true previous position, learns no robustness to a shifted O_{t-1} and locks onto its own
-    # errors -- see adaptrack/weights/dsiam.md; this test documents the working path.)
-    tr = create("dsiam", variant="no_vt")
-    tr.initialize(frames[0], boxes[0])
-    for f in frames[1:]:
-        out = tr.track(f)
-    centre = out.box[:2] + out.box[2:] / 2
+    # the target moves 64 px; both the background-suppression path (W only) and the full model follow it. (The
+    # first bundled weights, trained with crops at the true previous position and an inverted s8 response,
+    # ended 55 px off with the full model -- see adaptrack/weights/dsiam.md.)
     truth = boxes[-1, :2] + boxes[-1, 2:] / 2
-    assert np.linalg.norm(centre - truth) < 10
-    full = create("dsiam")
-    full.initialize(frames[0], boxes[0])
-    assert all(np.isfinite(full.track(f).box).all() for f in frames[1:4])
+    for variant, tol in (("no_vt", 5.0), (None, 12.0)):
+        tr = create("dsiam", variant=variant)
+        tr.initialize(frames[0], boxes[0])
+        for f in frames[1:]:
+            out = tr.track(f)
+        centre = out.box[:2] + out.box[2:] / 2
+        assert np.linalg.norm(centre - truth) < tol, variant
 
 
 def test_onnx_backend_matches_torch():
