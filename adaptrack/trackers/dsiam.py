@@ -36,7 +36,7 @@ the template is replaced by ``f(O_{t-1})``, no V), ``fast`` (not the paper: one 
 three search scales, the side scales resampled from its features).
 
 Cost. Per frame: the backbone on the 3 search crops, and after a successful frame on ``O_t`` (128^2) and
-``G_t``, ``G_bar_t`` (256^2): about 5.25 search-crop backbone passes, ~95% of the frame's CPU time. The
+``G_t``, ``G_bar_t`` (256^2): about 5.25 search-crop backbone passes, ~85% of the frame's CPU time (measured: adaptrack/weights/dsiam.md). The
 transforms themselves are kept cheap: ``W`` stays a spectrum (one FFT pair per layer and frame), and since
 ``f(O_1)`` is fixed for a sequence, ``V_t * f(O_1)`` is computed once per update as
 ``F^-1(|F(f(O_1))|^2 / (|F(f(O_1))|^2 + lambda) . F(f(O_t)))`` (a per-sequence gain) and used as the
