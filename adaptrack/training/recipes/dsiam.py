@@ -29,7 +29,12 @@ and is trained to respond at the true target anyway, instead of learning (as wit
 position, ``crops="true"``, the first bundled weights) that ``O_{t-1}`` is always centred. The default
 ``track_error = 0.15`` is the per-axis standard deviation of SiamFC's centre error, relative to
 ``sqrt(w h)``, on val-split frames it tracked with IoU > 0.3 (``runs/eval_gd/siamfc``, 997 frames).
-All crops pad with frame 0's mean colour, as the tracker does.
+All crops pad with frame 0's mean colour, as the tracker does. (``search_shift`` / ``search_scale`` only
+jitter the sampler's own search crops, which this recipe does not use.) Measured outcome: this did not stop V
+from copying tracking errors on whole sequences (val AUC and the reason in ``adaptrack/weights/dsiam.md``).
+
+The response scales (~1e-3) train at ``lr * scale_lr_factor``: with Adam's ~lr-sized steps at the common lr
+they change sign within a few steps.
 """
 
 from __future__ import annotations
