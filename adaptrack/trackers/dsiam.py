@@ -54,21 +54,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..image import crop_and_resize, crop_multiscale
+from ..image import crop_and_resize
 from ..nn.correlation import xcorr
 from ..nn.fft_rlr import FFTRidgeRegression, apply_spectrum, circular_conv
-from ..nn.siamese import (
-    MultiScaleSearch,
-    check_crop_alignment,
-    damp_size,
-    feature_scale_pyramid,
-    first_frame_windows,
-    frames_to_tensor,
-    window_sizes,
-)
+from ..nn.siamese import check_crop_alignment, frames_to_tensor
 from ..weights import load_weights
-from ..adaptation.adversarial_template import SiamFCTemplateAdaptation
-from .base import TrackOutput, Tracker, register_tracker
+from .base import TrackOutput, register_tracker
+from .siamfc_family import SiamFCFamilyTracker, check_scale_pyramid
 
 __all__ = [
     "DSiamNet", "DSiamParams", "DSiamTracker", "build_dsiam_net", "gaussian_weight_map", "gaussian_weighted",
@@ -213,7 +205,7 @@ class DSiamParams:
     scale_penalty: float = 0.9745
     scale_lr: float = 0.59
     window_influence: float = 0.176
-    upscale: int = 16
+    response_upscale: int = 16
     # "image": the backbone runs on the num_scales search crops (SiamFC, the paper); "feature": on the
     # unit-scale crop only, the other scales resampled from its features (nn.siamese.feature_scale_pyramid;
     # faster, approximate: variant 'fast')
@@ -241,8 +233,7 @@ class DSiamParams:
             raise ValueError(f"update_interval must be >= 1, got {self.update_interval}")
         if self.backend not in ("torch", "onnx"):
             raise ValueError(f"backend must be 'torch' or 'onnx', got {self.backend!r}")
-        if self.scale_pyramid not in ("image", "feature"):
-            raise ValueError(f"scale_pyramid must be 'image' or 'feature', got {self.scale_pyramid!r}")
+        check_scale_pyramid(self.scale_pyramid)
 
 
 def build_dsiam_net(p: DSiamParams, pretrained: bool = True) -> DSiamNet:
@@ -373,7 +364,7 @@ class _OnnxEmbedder:
     "learned by FFT ridge regression, elementwise two-layer fusion",
     "adaptrack",
 )
-class DSiamTracker(SiamFCTemplateAdaptation, Tracker):
+class DSiamTracker(SiamFCFamilyTracker):
     """DSiam tracking loop (paper sec. 3.6) on a :class:`DSiamNet`."""
 
     def __init__(self, params: DSiamParams | None = None, weights="default", net: DSiamNet | None = None):
@@ -385,11 +376,7 @@ class DSiamTracker(SiamFCTemplateAdaptation, Tracker):
         self.net = net.eval()
         if p.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
-        finest = min(net.backbone.strides[n] for n in net.layers)
-        self.searcher = MultiScaleSearch(
-            net.response_size, p.num_scales, p.scale_step, p.scale_penalty, p.window_influence, p.upscale,
-            finest, p.instance_size,
-        )
+        self._build_searcher(net.response_size, min(net.backbone.strides[n] for n in net.layers))
 
         key = weights_cache_key(p.weights_name, weights, p) if built_here else None
         self._onnx = _OnnxEmbedder(self.net, p, key) if p.backend == "onnx" else None
@@ -486,47 +473,28 @@ class DSiamTracker(SiamFCTemplateAdaptation, Tracker):
 
     def _initialize(self, frame: np.ndarray, box: np.ndarray) -> None:
         p = self.params
-        self.center, self.size, self.s_z, self.s_x, self.avg_color = first_frame_windows(
-            frame, box, p.context, p.exemplar_size, p.instance_size
-        )
-        self.base_size = self.size.copy()
+        z = self._start(frame, box)
         self.v = self.w = self.w_hat = None  # identities until the first update (sec. 3.6)
         self._successes = 0
         with torch.inference_mode():
-            z = crop_and_resize(frame, self.center, self.s_z, p.exemplar_size, self.avg_color)
             self._start_template(self._embed(z))
             if p.use_v or p.use_w:  # the first frame's box is given: V_1, W_1 from it
                 self._learn_transforms(frame)
                 if p.naive_update:
                     self.zf = self.z1
-        if self.params.adaptation:  # template adaptation (adaptrack.adaptation.adversarial_template)
-            from ..adaptation.adversarial_template import adapt_template
-
-            self.adaptation_info = adapt_template(self, frame, box, **self.params.adaptation)
+        self._adapt(frame, box)
 
     def _track(self, frame: np.ndarray) -> TrackOutput:
         p = self.params
         with torch.inference_mode():
-            if p.scale_pyramid == "feature":
-                crop = crop_and_resize(frame, self.center, self.s_x, p.instance_size, self.avg_color)
-                x1 = self._embed(crop)
-                xf = {n: feature_scale_pyramid(t, self.searcher.scales) for n, t in x1.items()}
-            else:
-                crops = crop_multiscale(frame, self.center, self.s_x * self.searcher.scales, p.instance_size, self.avg_color)
-                xf = self._embed(crops)
-            responses = self._response(xf)
-            res = self.searcher(responses, self.center, self.s_x)
-            self.center = res.center
-            self.size = damp_size(self.size, res.scale, p.scale_lr, self.base_size)
-            self.s_z, self.s_x = window_sizes(self.size, p.context, p.exemplar_size, p.instance_size)
-            h, w = frame.shape[:2]
-            self.center = np.clip(self.center, 0, [w, h])
+            xf = {n: self._scale_features(t) for n, t in self._embed(self._search_crops(frame)).items()}
+            res = self.searcher(self._response(xf), self.center, self.s_x)
+            box = self._advance(res, frame)
             updated = False
             if res.peak_score > p.success_threshold and (p.use_v or p.use_w or p.naive_update):
                 self._successes += 1
                 if self._successes % p.update_interval == 0:
                     self._learn_transforms(frame)
                     updated = True
-        box = np.array([self.center[0] - self.size[0] / 2, self.center[1] - self.size[1] / 2, self.size[0], self.size[1]])
         score = float(1.0 / (1.0 + np.exp(-res.peak_score)))
         return TrackOutput(box, score, {"scale_index": res.scale_index, "peak_logit": res.peak_score, "updated": updated})

@@ -21,7 +21,7 @@ from ..image import crop_and_resize, crop_multiscale
 from ..nn.siamese import MultiScaleSearch, SearchResult, damp_size, feature_scale_pyramid, first_frame_windows, window_sizes
 from .base import Tracker
 
-__all__ = ["SiamFCFamilyTracker", "SCALE_PYRAMIDS"]
+__all__ = ["SiamFCFamilyTracker", "SCALE_PYRAMIDS", "check_scale_pyramid"]
 
 #: ``"image"``: the network runs on the ``num_scales`` crops (SiamFC); ``"feature"``: on the unit-scale
 #: crop only, the other scales resampled from its features (:func:`adaptrack.nn.siamese.feature_scale_pyramid`)
