@@ -60,7 +60,7 @@ from ..nn.fft_rlr import FFTRidgeRegression, apply_spectrum, circular_conv
 from ..nn.siamese import check_crop_alignment, frames_to_tensor
 from ..weights import load_weights
 from .base import TrackOutput, register_tracker
-from .siamfc_family import SiamFCFamilyTracker, check_scale_pyramid
+from .siamfc_family import SiamFCFamilyTracker, SiamFCSearchParams
 
 __all__ = [
     "DSiamNet", "DSiamParams", "DSiamTracker", "build_dsiam_net", "gaussian_weight_map", "gaussian_weighted",
@@ -191,25 +191,12 @@ class DSiamNet(nn.Module):
 
 
 @dataclass
-class DSiamParams:
+class DSiamParams(SiamFCSearchParams):
     """DSiam tracking parameters (SiamFC's search settings plus the DSiam switches)."""
 
     backbone: str = "efficientnet_lite0"
     layers: tuple = ("s8", "s16")
     embed_dim: int = 128
-    exemplar_size: int = 128
-    instance_size: int = 256
-    context: float = 0.5
-    num_scales: int = 3
-    scale_step: float = 1.0375
-    scale_penalty: float = 0.9745
-    scale_lr: float = 0.59
-    window_influence: float = 0.176
-    response_upscale: int = 16
-    # "image": the backbone runs on the num_scales search crops (SiamFC, the paper); "feature": on the
-    # unit-scale crop only, the other scales resampled from its features (nn.siamese.feature_scale_pyramid;
-    # faster, approximate: variant 'fast')
-    scale_pyramid: str = "image"
     use_v: bool = True  # target appearance variation (eq. 6); False = the 'no_vt' ablation
     use_w: bool = True  # background suppression (eq. 8); False = the 'no_bs' ablation
     naive_update: bool = False  # Fig. 9 baseline: template <- f(O_{t-1}) (implies no V)
@@ -233,7 +220,7 @@ class DSiamParams:
             raise ValueError(f"update_interval must be >= 1, got {self.update_interval}")
         if self.backend not in ("torch", "onnx"):
             raise ValueError(f"backend must be 'torch' or 'onnx', got {self.backend!r}")
-        check_scale_pyramid(self.scale_pyramid)
+        super().__post_init__()
 
 
 def build_dsiam_net(p: DSiamParams, pretrained: bool = True) -> DSiamNet:

@@ -50,7 +50,7 @@ from ..nn.siamese import check_crop_alignment, frames_to_tensor
 from ..training.losses import balanced_logistic_loss, siamfc_labels
 from ..weights import load_weights
 from .base import TrackOutput, register_tracker
-from .siamfc_family import SiamFCFamilyTracker, check_scale_pyramid
+from .siamfc_family import SiamFCFamilyTracker, SiamFCSearchParams
 
 __all__ = ["GradNetNet", "GradNetParams", "GradNetTracker", "blocks_between", "build_gradnet_net"]
 
@@ -201,7 +201,7 @@ class GradNetNet(nn.Module):
 
 
 @dataclass
-class GradNetParams:
+class GradNetParams(SiamFCSearchParams):
     """GradNet tracking parameters (SiamFC's search settings plus the update schedule of sec. 3.5)."""
 
     backbone: str = "efficientnet_lite0"
@@ -209,18 +209,6 @@ class GradNetParams:
     deep: str = "s8"  # f_x (SiamFC's layer)
     adjust: str = "conv3"
     adjust_channels: int = 128
-    exemplar_size: int = 128
-    instance_size: int = 256
-    context: float = 0.5
-    num_scales: int = 3
-    scale_step: float = 1.0375
-    scale_penalty: float = 0.9745
-    scale_lr: float = 0.59
-    window_influence: float = 0.176
-    response_upscale: int = 16
-    # "image": f_x runs on the num_scales crops (SiamFC); "feature": on the unit-scale crop only, the other
-    # scales resampled from its features (nn.siamese.feature_scale_pyramid; faster, approximate)
-    scale_pyramid: str = "image"
     label_radius: float = 16.0  # positive radius of the label maps Y (search-crop pixels)
     use_update: bool = True  # False = the 'no_update' ablation (beta*_1 only)
     update_interval: int = 5  # frames between template updates
@@ -238,7 +226,7 @@ class GradNetParams:
             raise ValueError(f"template_mix must be in [0, 1], got {self.template_mix}")
         if self.backend not in ("torch", "onnx"):
             raise ValueError(f"backend must be 'torch' or 'onnx', got {self.backend!r}")
-        check_scale_pyramid(self.scale_pyramid)
+        super().__post_init__()
 
 
 def build_gradnet_net(p: GradNetParams) -> GradNetNet:

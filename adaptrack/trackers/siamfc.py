@@ -36,7 +36,7 @@ from ..nn.correlation import xcorr
 from ..nn.siamese import check_crop_alignment, frames_to_tensor
 from ..weights import load_weights
 from .base import TrackOutput, register_tracker
-from .siamfc_family import SiamFCFamilyTracker, check_scale_pyramid
+from .siamfc_family import SiamFCFamilyTracker, SiamFCSearchParams
 
 __all__ = ["SiamFCNet", "AdjustHead", "SiamFCParams", "SiamFCTracker", "build_siamfc_net"]
 
@@ -152,24 +152,12 @@ class SiamFCNet(nn.Module):
 
 
 @dataclass
-class SiamFCParams:
+class SiamFCParams(SiamFCSearchParams):
     backbone: str = "efficientnet_lite0"
     layers: tuple = ("s8",)
     adjust: str = "conv3"
     adjust_channels: int = 128
     freeze: str | None = "all"  # "all" | layer name | None (see SiamFCNet)
-    exemplar_size: int = 128  # Z, side of the exemplar crop (px)
-    instance_size: int = 256  # X, side of the search crop (px)
-    context: float = 0.5  # margin around the target in the exemplar window: context * (w + h)
-    num_scales: int = 3
-    scale_step: float = 1.0375
-    scale_penalty: float = 0.9745
-    scale_lr: float = 0.59
-    window_influence: float = 0.176
-    response_upscale: int = 16
-    # "image": the network runs on the num_scales crops (SiamFC); "feature": on the unit-scale crop only,
-    # the other scales resampled from its features (nn.siamese.feature_scale_pyramid; faster, approximate)
-    scale_pyramid: str = "image"
     # "onnx": ONNX Runtime runs the template and search branches (same graphs, ~3x faster here);
     # "torch": PyTorch; "auto": onnx when the tracker builds its own net, torch when given one (a model
     # being trained changes every step, so exporting it would be wasted)
@@ -192,7 +180,6 @@ class SiamFCTracker(SiamFCFamilyTracker):
         self.params = p = params or SiamFCParams()
         if p.backend not in ("auto", "torch", "onnx"):
             raise ValueError(f"backend must be 'auto', 'torch' or 'onnx', got {p.backend!r}")
-        check_scale_pyramid(p.scale_pyramid)
         self.backend = p.backend if p.backend != "auto" else ("onnx" if net is None else "torch")
         if net is None:
             net = build_siamfc_net(p)

@@ -13,6 +13,8 @@ first-frame template adaptation when the variant asks for it. Its parameters are
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
@@ -21,7 +23,7 @@ from ..image import crop_and_resize, crop_multiscale
 from ..nn.siamese import MultiScaleSearch, SearchResult, damp_size, feature_scale_pyramid, first_frame_windows, window_sizes
 from .base import Tracker
 
-__all__ = ["SiamFCFamilyTracker", "SCALE_PYRAMIDS", "check_scale_pyramid"]
+__all__ = ["SiamFCFamilyTracker", "SiamFCSearchParams", "SCALE_PYRAMIDS", "check_scale_pyramid"]
 
 #: ``"image"``: the network runs on the ``num_scales`` crops (SiamFC); ``"feature"``: on the unit-scale
 #: crop only, the other scales resampled from its features (:func:`adaptrack.nn.siamese.feature_scale_pyramid`)
@@ -31,6 +33,29 @@ SCALE_PYRAMIDS = ("image", "feature")
 def check_scale_pyramid(value: str) -> None:
     if value not in SCALE_PYRAMIDS:
         raise ValueError(f"scale_pyramid must be 'image' or 'feature', got {value!r}")
+
+
+@dataclass
+class SiamFCSearchParams:
+    """SiamFC's crop and search settings (sec. 2.4 and the authors' tracker), shared by the parameter
+    dataclasses of siamfc, gradnet and dsiam (each adds its own fields after these)."""
+
+    exemplar_size: int = 128  # Z, side of the exemplar crop (px)
+    instance_size: int = 256  # X, side of the search crop (px)
+    context: float = 0.5  # margin around the target in the exemplar window: context * (w + h)
+    num_scales: int = 3
+    scale_step: float = 1.0375
+    scale_penalty: float = 0.9745
+    scale_lr: float = 0.59
+    window_influence: float = 0.176
+    response_upscale: int = 16
+    # "image": the network runs on the num_scales crops (SiamFC, the papers); "feature": on the unit-scale
+    # crop only, the other scales resampled from its features (nn.siamese.feature_scale_pyramid; faster,
+    # approximate: the variants named 'fast')
+    scale_pyramid: str = "image"
+
+    def __post_init__(self):
+        check_scale_pyramid(self.scale_pyramid)
 
 
 class SiamFCFamilyTracker(SiamFCTemplateAdaptation, Tracker):
