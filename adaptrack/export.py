@@ -163,9 +163,17 @@ class OnnxBranches:
     kernels too)."""
 
     def __init__(self, template_model, search_model, num_threads: int | None = None, frame_model=None):
-        self._t = ort_session(template_model, num_threads)
-        self._s = ort_session(search_model, num_threads)
-        self._f = ort_session(frame_model, num_threads) if frame_model is not None else None
+        # sessions are opened on first use: a tracker running the fused frame graph (SiamFC++) computes its
+        # template in PyTorch and needs the search branch only for template adaptation
+        self._models = {"template": template_model, "search": search_model, "frame": frame_model}
+        self._sessions: dict = {}
+        self._threads = num_threads
+
+    def _session(self, name: str):
+        sess = self._sessions.get(name)
+        if sess is None:
+            sess = self._sessions[name] = ort_session(self._models[name], self._threads)
+        return sess
 
     @classmethod
     def from_net(
@@ -199,20 +207,21 @@ class OnnxBranches:
         return np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)
 
     def template(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(self._t.run(None, {"image": self._feed(x)})[0])
+        return torch.from_numpy(self._session("template").run(None, {"image": self._feed(x)})[0])
 
     def search(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(self._s.run(None, {"image": self._feed(x)})[0])
+        return torch.from_numpy(self._session("search").run(None, {"image": self._feed(x)})[0])
 
     @property
     def has_frame(self) -> bool:
-        return self._f is not None
+        return self._models["frame"] is not None
 
     def frame(self, x: torch.Tensor, zf: torch.Tensor) -> torch.Tensor:
         """``net.frame(x, zf)`` in one ONNX Runtime run (requires ``frame=True`` at construction)."""
-        if self._f is None:
+        if not self.has_frame:
             raise RuntimeError("OnnxBranches was built without the fused frame graph (frame=True)")
-        return torch.from_numpy(self._f.run(None, {"image": self._feed(x), "template": self._feed(zf)})[0])
+        feed = {"image": self._feed(x), "template": self._feed(zf)}
+        return torch.from_numpy(self._session("frame").run(None, feed)[0])
 
 
 def export_onnx(tracker_name: str, out_dir: str | os.PathLike, variant: str | None = None, weights="default") -> dict:

@@ -311,15 +311,12 @@ class _OnnxEmbedder:
     """ONNX Runtime sessions of the DSiam embedding (backbone + adjust heads) for the three fixed input
     shapes of the tracker: the exemplar crop (batch 1), the search scales, and ``G``/``G_bar`` (batch 2)."""
 
-    def __init__(self, net: DSiamNet, p: "DSiamParams", cache_key=None):
-        from ..export import ort_session
-
-        from ..export import export_branch
+    def __init__(self, net: DSiamNet, p: "DSiamParams", search_batch: int, cache_key=None):
+        from ..export import export_branch, ort_session
 
         flat = _FlatEmbed(net).train(net.training)  # export_branch restores this mode afterwards
         self.sessions, self.sizes = {}, {}
         with torch.no_grad():
-            search_batch = 1 if p.scale_pyramid == "feature" else p.num_scales
             for batch, side in ((1, p.exemplar_size), (search_batch, p.instance_size), (2, p.instance_size)):
                 example = torch.zeros(batch, 3, side, side)
                 e = net.embed(net.features(example))
@@ -366,7 +363,7 @@ class DSiamTracker(SiamFCFamilyTracker):
         self._build_searcher(net.response_size, min(net.backbone.strides[n] for n in net.layers))
 
         key = weights_cache_key(p.weights_name, weights, p) if built_here else None
-        self._onnx = _OnnxEmbedder(self.net, p, key) if p.backend == "onnx" else None
+        self._onnx = _OnnxEmbedder(self.net, p, self.search_batch, key) if p.backend == "onnx" else None
 
     # -- pieces ----------------------------------------------------------------------------------------
     def _embed(self, crops) -> dict:
