@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import adaptrack
-from adaptrack.export import OnnxBranches, export_onnx
+from adaptrack.export import OnnxBranches, export_onnx, torch_threads
 
 torch.set_num_threads(1)
 ort = pytest.importorskip("onnxruntime")
@@ -59,9 +59,44 @@ def test_branches_without_frame_graph_refuse_frame():
     tr = adaptrack.create("siamfc", weights=None)  # SiamFC runs its search branch alone (no fused graph)
     assert not tr._branches.has_frame
     with pytest.raises(RuntimeError, match="frame=True"):
-        tr._branches.frame(torch.zeros(3, 3, 256, 256), tr.net.template(torch.zeros(1, 3, 128, 128)))
+        x, z = tr.params.instance_size, tr.params.exemplar_size
+        tr._branches.frame(torch.zeros(3, 3, x, x), tr.net.template(torch.zeros(1, 3, z, z)))
 
 
 def test_export_rejects_trackers_without_branches(tmp_path):
     with pytest.raises(ValueError, match="template/search"):
         export_onnx("kcf", tmp_path, weights=None)
+
+
+def test_torch_threads_sets_and_restores_the_count():
+    old = torch.get_num_threads()
+    other = 1 if old != 1 else 2
+    with torch_threads(other):
+        assert torch.get_num_threads() == other
+    assert torch.get_num_threads() == old
+    with torch_threads(None):
+        assert torch.get_num_threads() == old
+    with pytest.raises(RuntimeError):
+        with torch_threads(other):
+            raise RuntimeError("boom")
+    assert torch.get_num_threads() == old
+
+
+def test_branches_keep_the_thread_count_of_their_construction():
+    # sessions open lazily; a tracker's per-frame torch_threads(1) block must not shrink them
+    tracker = adaptrack.create("siamfc", weights=None)
+    branches = tracker._branches
+    with torch_threads(1):
+        x = tracker.params.instance_size
+        branches.search(torch.zeros(tracker.search_batch, 3, x, x))
+    assert branches._threads == torch.get_num_threads()
+
+
+def test_tracker_frames_leave_the_thread_count_unchanged():
+    tracker = adaptrack.create("siamfc", weights=None)
+    frame = np.full((120, 160, 3), 90, np.uint8)
+    frame[40:80, 60:100] = 220
+    tracker.initialize(frame, (60, 40, 40, 40))
+    old = torch.get_num_threads()
+    tracker.track(frame)
+    assert torch.get_num_threads() == old

@@ -171,8 +171,10 @@ def frames_to_tensor(crops: np.ndarray, channels_last: bool = False) -> torch.Te
     a = np.asarray(crops)
     if a.ndim == 3:
         a = a[None]
-    t = torch.from_numpy(np.ascontiguousarray(a)).permute(0, 3, 1, 2).float()
-    return t.contiguous(memory_format=torch.channels_last) if channels_last else t.contiguous()
+    if channels_last:  # NHWC memory is the channels-last layout of the NCHW view
+        return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).permute(0, 3, 1, 2)
+    # one numpy pass (transpose + convert) is ~2x cheaper than torch's permute/float/contiguous
+    return torch.from_numpy(np.ascontiguousarray(a.transpose(0, 3, 1, 2), dtype=np.float32))
 
 
 def feature_scale_pyramid(xf: torch.Tensor, scales) -> torch.Tensor:

@@ -49,7 +49,6 @@ Coordinates: crops are ``image_size`` pixels square (a multiple of 16). Efficien
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 from dataclasses import dataclass
@@ -59,6 +58,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..export import torch_threads
 from ..nn.iou_net import IoUNet
 from ..nn.prroi_pool import prroi_pool_boxes
 
@@ -524,21 +524,6 @@ class _OrtFrameBranch:
         return tuple(torch.from_numpy(o) for o in outs)
 
 
-@contextlib.contextmanager
-def _torch_threads(n: int):
-    """PyTorch's intra-op thread count set to ``n`` for the block, then restored (ONNX Runtime sessions keep
-    their own thread pools)."""
-    old = torch.get_num_threads()
-    if old == n:
-        yield
-        return
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
 def _rotate(img: np.ndarray, angle: float) -> np.ndarray:
     import cv2
 
@@ -760,7 +745,7 @@ class DiMPTracker(Tracker):
         # the rest of the frame is small PyTorch work (score map, IoU-Net refinement ~80 ops per step, model
         # update): one thread. A second thread gains nothing on such ops, and each parallel region waits for
         # it: measured on 2 threads with the machine loaded, IoU-Net refinement 809 ms/frame against 25.
-        with _torch_threads(1):
+        with torch_threads(1):
             return self._track_rest(frame, crop_pos, side, x, f3, f4)
 
     def _track_rest(self, frame, crop_pos, side, x, f3, f4):

@@ -432,6 +432,10 @@ class DSiamTracker(SiamFCFamilyTracker):
 
     # -- tracking loop ---------------------------------------------------------------------------------
 
+    @property
+    def _runs_onnx(self) -> bool:
+        return self._onnx is not None
+
     # -- template adaptation protocol (adaptrack.adaptation.adversarial_template; added for AUTracker) ----
     def template_loss(self, z, x, box_in_x, label: str = "true"):
         """DSiam's per-frame logistic loss (eq. 10) of exemplar ``z`` against ``x`` with the first frame's

@@ -314,6 +314,10 @@ class GradNetTracker(SiamFCFamilyTracker):
         return {k: v.detach() for k, v in out.items()}
 
 
+    @property
+    def _runs_onnx(self) -> bool:
+        return self._onnx_search is not None
+
     # -- template adaptation protocol (adaptrack.adaptation.adversarial_template; added for AUTracker) ----
     def template_loss(self, z, x, box_in_x, label: str = "true"):
         """GradNet's final loss (eq. 8 for one pair): the logistic loss of ``beta* = U1(h_2(Z))`` generated

@@ -211,6 +211,10 @@ class SiamFCTracker(SiamFCFamilyTracker):
             return self.net.search(x)
 
 
+    @property
+    def _runs_onnx(self) -> bool:
+        return self._branches is not None
+
     # -- template adaptation protocol (adaptrack.adaptation.adversarial_template; added for AUTracker) ----
     def template_loss(self, z, x, box_in_x, label: str = "true"):
         """SiamFC's training loss (balanced logistic, positives within 16 px) of exemplar ``z`` against

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ..adaptation.adversarial_template import SiamFCTemplateAdaptation
+from ..export import torch_threads
 from ..image import crop_and_resize, crop_multiscale
 from ..nn.siamese import MultiScaleSearch, SearchResult, damp_size, feature_scale_pyramid, first_frame_windows, window_sizes
 from .base import Tracker
@@ -78,6 +79,16 @@ class SiamFCFamilyTracker(SiamFCTemplateAdaptation, Tracker):
     def search_batch(self) -> int:
         """Crops per frame through the network: 1 with the feature pyramid, else ``num_scales``."""
         return 1 if self._feature_pyramid else int(self.params.num_scales)
+
+    @property
+    def _runs_onnx(self) -> bool:
+        """True when the per-frame network passes run in ONNX Runtime (subclasses say so)."""
+        return False
+
+    def track(self, frame):
+        # with the network in ONNX Runtime, the PyTorch work around it runs on one thread (export.torch_threads)
+        with torch_threads(1 if self._runs_onnx else None):
+            return super().track(frame)
 
     # -- state -----------------------------------------------------------------------------------------
     def _start(self, frame: np.ndarray, box: np.ndarray) -> np.ndarray:
