@@ -203,12 +203,13 @@ class OnnxBranches:
     @classmethod
     def from_net(
         cls, net: nn.Module, exemplar_size: int, instance_size: int, num_scales: int, num_threads=None,
-        frame: bool = False,
+        frame: bool = False, search_method: str = "search",
     ):
         """Export (or reuse, for a network with identical weights and shapes: trackers are built once per
         sequence) the two branches and open ONNX Runtime sessions on them. ``frame=True`` also exports
-        ``net.frame(x, zf)`` with ``zf`` shaped like ``net.template``'s output."""
-        key = (_fingerprint(net), exemplar_size, instance_size, num_scales, frame)
+        ``net.frame(x, zf)`` with ``zf`` shaped like ``net.template``'s output. ``search_method`` names the
+        method exported as the search branch (SiamFC exports ``search_trunk``, see its docstring)."""
+        key = (_fingerprint(net), exemplar_size, instance_size, num_scales, frame, search_method)
         if key in _EXPORT_CACHE:
             _EXPORT_CACHE.move_to_end(key)
             t, s, f = _EXPORT_CACHE[key]
@@ -216,7 +217,7 @@ class OnnxBranches:
             z = torch.zeros(1, 3, exemplar_size, exemplar_size)
             x = torch.zeros(num_scales, 3, instance_size, instance_size)
             t = export_branch(net, "template", z)
-            s = export_branch(net, "search", x)
+            s = export_branch(net, search_method, x)
             f = None
             if frame:
                 with torch.no_grad():

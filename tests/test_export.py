@@ -19,15 +19,16 @@ def test_export_onnx_files_match_pytorch(tmp_path):
     torch.manual_seed(1)
     paths = export_onnx("siamfc", tmp_path, weights=None)
     torch.manual_seed(1)
-    net = adaptrack.create("siamfc", weights=None, channels_last=False).net.eval()
+    tracker = adaptrack.create("siamfc", weights=None, channels_last=False)
+    net, zs, xs = tracker.net.eval(), tracker.params.exemplar_size, tracker.params.instance_size
     for p in paths.values():
         model = onnx.load(str(p))
         onnx.checker.check_model(model)
         # TF-'same' pads were folded into the convs (fuse_pads_into_convs), none left to break NCHWc
         assert not [n for n in model.graph.node if n.op_type == "Pad"]
         assert any(n.op_type == "Conv" for n in model.graph.node)
-    z = (torch.rand(1, 3, 128, 128) * 255).numpy()
-    x = (torch.rand(3, 3, 256, 256) * 255).numpy()
+    z = (torch.rand(1, 3, zs, zs) * 255).numpy()
+    x = (torch.rand(3, 3, xs, xs) * 255).numpy()
     st = ort.InferenceSession(str(paths["template"]), providers=["CPUExecutionProvider"])
     ss = ort.InferenceSession(str(paths["search"]), providers=["CPUExecutionProvider"])
     with torch.inference_mode():

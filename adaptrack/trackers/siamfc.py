@@ -72,9 +72,7 @@ class AdjustHead(nn.Module):
                 nn.BatchNorm2d(channels),
             )
 
-    def forward(self, feats: list[torch.Tensor]) -> torch.Tensor:
-        if self.kind == "none":
-            return feats[0]
+    def _fuse(self, feats: list[torch.Tensor]) -> torch.Tensor:
         size = feats[0].shape[-2:]
         y = self.proj[0](feats[0])
         for proj, f in zip(self.proj[1:], feats[1:]):
@@ -82,7 +80,19 @@ class AdjustHead(nn.Module):
             if g.shape[-2:] != size:
                 g = F.interpolate(g, size=size, mode="bilinear", align_corners=False)
             y = y + g
+        return y
+
+    def forward(self, feats: list[torch.Tensor]) -> torch.Tensor:
+        if self.kind == "none":
+            return feats[0]
+        y = self._fuse(feats)
         return self.refine(y) if self.kind == "conv3" else y
+
+    def trunk(self, feats: list[torch.Tensor]) -> torch.Tensor:
+        """``conv3`` only: the head without its final 1x1 conv + BN (``forward = refine[3:] o trunk``)."""
+        if self.kind != "conv3":
+            raise ValueError(f"only the 'conv3' adjust head has a trunk, this one is {self.kind!r}")
+        return self.refine[:3](self._fuse(feats))
 
 
 class SiamFCNet(nn.Module):
@@ -138,6 +148,39 @@ class SiamFCNet(nn.Module):
         """Response logits ``a * xcorr(zf, xf) + b``: ``(B, 1, hx-hz+1, wx-wz+1)`` (``zf`` may have batch 1)."""
         return self.out_scale * xcorr(zf, xf, method=self.xcorr_method) + self.out_bias
 
+    # -- inference shortcut: the last linear layer of the search branch moved to the template side -------
+    @property
+    def foldable(self) -> bool:
+        """True when the embedding ends in a linear layer (the ``conv3`` adjust head's 1x1 conv + BN)."""
+        return getattr(self.adjust, "kind", None) == "conv3"
+
+    def _last_linear(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(A, c)`` of the adjust head's final 1x1 conv + BN in eval mode: ``y = A h + c`` per position."""
+        conv, bn = self.adjust.refine[3], self.adjust.refine[4]
+        s = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+        return s[:, None] * conv.weight[:, :, 0, 0], bn.bias - bn.running_mean * s
+
+    def search_trunk(self, x_img: torch.Tensor) -> torch.Tensor:
+        """The search embedding without its final linear layer: ``h`` with ``search(x) = A h + c``."""
+        feats = self.backbone(x_img)
+        return self.adjust.trunk([feats[n] for n in self.backbone.layers])
+
+    def fold_template(self, zf: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(zk, k)`` with ``score(zf, search(x)) = a * (xcorr(zk, search_trunk(x)) + k) + b``.
+
+        The correlation is linear in the search features, so with ``search(x) = A h + c`` (``c`` per channel):
+        ``sum_{c,u,v} zf[c,u,v] (A h + c)[c, i+u, j+v] = xcorr(A^T zf, h)[i, j] + sum_{c,u,v} zf[c,u,v] c[c]``.
+        Per frame this saves the 1x1 conv on the whole search batch (done once per template instead).
+        """
+        a, c = self._last_linear()
+        zk = torch.einsum("cd,bcuv->bduv", a, zf).contiguous()
+        k = torch.einsum("bcuv,c->b", zf, c).reshape(-1, 1, 1, 1)
+        return zk, k
+
+    def folded_score(self, zk: torch.Tensor, k: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """:meth:`score` from the folded template and the search trunk's features."""
+        return self.out_scale * (xcorr(zk, h, method=self.xcorr_method) + k) + self.out_bias
+
     def forward(self, z_img: torch.Tensor, x_img: torch.Tensor) -> torch.Tensor:
         return self.score(self.template(z_img), self.search(x_img))
 
@@ -153,6 +196,11 @@ class SiamFCNet(nn.Module):
 
 @dataclass
 class SiamFCParams(SiamFCSearchParams):
+    # 112/224 crops (14x14 and 28x28 features, 15x15 response): the bundled weights were trained on 128/256
+    # crops of the same context (the network is fully convolutional); on the val split both sizes give
+    # AUC 0.361 and 112/224 runs the search branch in ~25% less time (adaptrack/weights/siamfc.md)
+    exemplar_size: int = 112
+    instance_size: int = 224
     backbone: str = "efficientnet_lite0"
     layers: tuple = ("s8",)
     adjust: str = "conv3"
@@ -190,10 +238,16 @@ class SiamFCTracker(SiamFCFamilyTracker):
             self.net = self.net.to(memory_format=torch.channels_last)
         self._build_searcher(net.feature_size(p.instance_size) - net.feature_size(p.exemplar_size) + 1, net.total_stride)
         self._branches = None
+        # with ONNX Runtime, the search branch stops before the embedding's final linear layer, which is
+        # applied to the template instead, once (SiamFCNet.fold_template; same scores up to float rounding)
+        self._folded = self.backend == "onnx" and net.foldable
         if self.backend == "onnx":
             from ..export import OnnxBranches
 
-            self._branches = OnnxBranches.from_net(self.net, p.exemplar_size, p.instance_size, self.search_batch)
+            self._branches = OnnxBranches.from_net(
+                self.net, p.exemplar_size, p.instance_size, self.search_batch,
+                search_method="search_trunk" if self._folded else "search",
+            )
 
     # -- the two branches (PyTorch or ONNX Runtime) --------------------------------------------------
     def _template(self, crop: np.ndarray) -> torch.Tensor:
@@ -204,11 +258,25 @@ class SiamFCTracker(SiamFCFamilyTracker):
             return self.net.template(x)
 
     def _search(self, crops: np.ndarray) -> torch.Tensor:
+        """Search features of the crops: ``phi(x)``, or the trunk's ``h`` when the template is folded."""
         if self._branches is not None:
             return self._branches.search(frames_to_tensor(crops))
         x = frames_to_tensor(crops, self.params.channels_last)
         with torch.inference_mode():
             return self.net.search(x)
+
+    def _set_template(self, zf: torch.Tensor) -> None:
+        self.zf = zf
+        if self._folded:
+            with torch.inference_mode():
+                self._zk, self._zk_const = self.net.fold_template(zf)
+
+    def _score(self, xf: torch.Tensor) -> torch.Tensor:
+        """Response logits of this frame's search features (see :meth:`_search`)."""
+        with torch.inference_mode():
+            if self._folded:
+                return self.net.folded_score(self._zk, self._zk_const, xf)
+            return self.net.score(self.zf, xf)
 
 
     @property
@@ -234,17 +302,16 @@ class SiamFCTracker(SiamFCFamilyTracker):
         """Use exemplar image ``z`` from now on."""
         self._adapt_x = None
         with torch.inference_mode():
-            self.zf = self.net.template(z.detach().contiguous(memory_format=torch.channels_last))
+            self._set_template(self.net.template(z.detach().contiguous(memory_format=torch.channels_last)))
 
     # -- tracking loop -------------------------------------------------------------------------------
     def _initialize(self, frame: np.ndarray, box: np.ndarray) -> None:
-        self.zf = self._template(self._start(frame, box))
+        self._set_template(self._template(self._start(frame, box)))
         self._adapt(frame, box)
 
     def _track(self, frame: np.ndarray) -> TrackOutput:
         xf = self._search(self._search_crops(frame))
-        with torch.inference_mode():
-            responses = self.net.score(self.zf, self._scale_features(xf))
+        responses = self._score(self._scale_features(xf))
         res = self.searcher(responses, self.center, self.s_x)
         box = self._advance(res, frame)
         score = float(1.0 / (1.0 + np.exp(-res.peak_score)))

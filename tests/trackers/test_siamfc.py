@@ -33,6 +33,30 @@ def test_score_is_scaled_correlation():
     assert torch.allclose(net.score(zf, xf)[0, 0, 1, 0], ref, atol=1e-5)
 
 
+@pytest.mark.parametrize("layers", [("s8",), ("s8", "s16")])
+def test_folded_template_gives_the_same_scores(layers):
+    # the search branch without its final 1x1 conv + BN, that layer moved onto the template (fold_template)
+    torch.manual_seed(0)
+    net = SiamFCNet(layers=layers).eval()
+    with torch.no_grad():  # non-trivial BN statistics and scale/bias, so the fold has something to get wrong
+        bn = net.adjust.refine[4]
+        bn.running_mean.normal_()
+        bn.running_var.uniform_(0.5, 2.0)
+        bn.weight.normal_()
+        bn.bias.normal_()
+        net.out_scale.fill_(0.3)
+        net.out_bias.fill_(-0.7)
+    z, x = torch.rand(1, 3, 112, 112) * 255, torch.rand(3, 3, 224, 224) * 255
+    with torch.inference_mode():
+        zf = net.template(z)
+        ref = net.score(zf, net.search(x))
+        zk, k = net.fold_template(zf)
+        got = net.folded_score(zk, k, net.search_trunk(x))
+    assert net.foldable and got.shape == ref.shape == (3, 1, 15, 15)
+    assert torch.allclose(got, ref, rtol=1e-4, atol=1e-3 * ref.abs().max().item())
+    assert not SiamFCNet("alexnet_half", adjust="none", freeze=None).foldable
+
+
 def test_frozen_backbone_gets_no_gradient_and_is_not_saved(tmp_path):
     net = SiamFCNet()
     net.train()
