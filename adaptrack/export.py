@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["export_onnx", "export_branch", "OnnxBranches", "ort_session", "torch_threads"]
+__all__ = ["export_onnx", "export_branch", "cached_export", "OnnxBranches", "ort_session", "torch_threads"]
 
 
 @contextlib.contextmanager
@@ -166,10 +166,6 @@ def export_branch(net: nn.Module, method: str, example, f=None) -> bytes:
     return data
 
 
-_EXPORT_CACHE: OrderedDict = OrderedDict()  # (net fingerprint, shapes) -> (template bytes, search bytes)
-_EXPORT_CACHE_SIZE = 4
-
-
 def _fingerprint(net: nn.Module) -> str:
     """Hash of the network's class and every tensor of its state (so changed weights re-export)."""
     h = hashlib.sha1(type(net).__qualname__.encode())
@@ -177,6 +173,27 @@ def _fingerprint(net: nn.Module) -> str:
         h.update(k.encode())
         h.update(v.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()
+
+
+_EXPORTS: OrderedDict = OrderedDict()  # (net fingerprint, method, input shapes) -> ONNX bytes
+_EXPORTS_SIZE = 8
+
+
+def cached_export(net: nn.Module, method: str, example, fingerprint: str | None = None) -> bytes:
+    """:func:`export_branch`, remembered for the process: a network with identical weights, method and input
+    shapes is exported once (evaluations build one tracker per sequence; an export takes seconds, the
+    fingerprint milliseconds). Pass ``fingerprint`` (:func:`_fingerprint` of ``net``) when exporting several
+    methods of one network. Holds the last few exports only."""
+    examples = tuple(example) if isinstance(example, (tuple, list)) else (example,)
+    key = (fingerprint or _fingerprint(net), method, tuple(tuple(e.shape) for e in examples))
+    data = _EXPORTS.get(key)
+    if data is None:
+        data = _EXPORTS[key] = export_branch(net, method, example)
+        while len(_EXPORTS) > _EXPORTS_SIZE:
+            _EXPORTS.popitem(last=False)
+    else:
+        _EXPORTS.move_to_end(key)
+    return data
 
 
 class OnnxBranches:
@@ -209,23 +226,16 @@ class OnnxBranches:
         sequence) the two branches and open ONNX Runtime sessions on them. ``frame=True`` also exports
         ``net.frame(x, zf)`` with ``zf`` shaped like ``net.template``'s output. ``search_method`` names the
         method exported as the search branch (SiamFC exports ``search_trunk``, see its docstring)."""
-        key = (_fingerprint(net), exemplar_size, instance_size, num_scales, frame, search_method)
-        if key in _EXPORT_CACHE:
-            _EXPORT_CACHE.move_to_end(key)
-            t, s, f = _EXPORT_CACHE[key]
-        else:
-            z = torch.zeros(1, 3, exemplar_size, exemplar_size)
-            x = torch.zeros(num_scales, 3, instance_size, instance_size)
-            t = export_branch(net, "template", z)
-            s = export_branch(net, search_method, x)
-            f = None
-            if frame:
-                with torch.no_grad():
-                    zf = net.template(z)
-                f = export_branch(net, "frame", (x, zf))
-            _EXPORT_CACHE[key] = (t, s, f)
-            while len(_EXPORT_CACHE) > _EXPORT_CACHE_SIZE:
-                _EXPORT_CACHE.popitem(last=False)
+        fp = _fingerprint(net)
+        z = torch.zeros(1, 3, exemplar_size, exemplar_size)
+        x = torch.zeros(num_scales, 3, instance_size, instance_size)
+        t = cached_export(net, "template", z, fp)
+        s = cached_export(net, search_method, x, fp)
+        f = None
+        if frame:
+            with torch.no_grad():
+                zf = net.template(z)
+            f = cached_export(net, "frame", (x, zf), fp)
         return cls(t, s, num_threads, f)
 
     @staticmethod

@@ -101,3 +101,21 @@ def test_tracker_frames_leave_the_thread_count_unchanged():
     old = torch.get_num_threads()
     tracker.track(frame)
     assert torch.get_num_threads() == old
+
+
+def test_cached_export_reuses_identical_networks_and_follows_weight_changes():
+    from adaptrack.export import cached_export
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3)).eval()
+    x = torch.zeros(1, 3, 8, 8)
+    a = cached_export(net, "forward", x)
+    assert cached_export(net, "forward", x) is a  # same weights, method and shape: no second export
+    assert cached_export(net, "forward", torch.zeros(2, 3, 8, 8)) is not a  # another shape
+    with torch.no_grad():
+        net[0].weight.add_(1.0)
+    b = cached_export(net, "forward", x)
+    assert b is not a
+    sess = ort.InferenceSession(b, providers=["CPUExecutionProvider"])
+    xr = torch.rand(1, 3, 8, 8)
+    with torch.no_grad():
+        assert _close(sess.run(None, {"image": xr.numpy()})[0], net(xr).numpy())

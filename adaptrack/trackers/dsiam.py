@@ -64,7 +64,6 @@ from .siamfc_family import SiamFCFamilyTracker, SiamFCSearchParams
 
 __all__ = [
     "DSiamNet", "DSiamParams", "DSiamTracker", "build_dsiam_net", "gaussian_weight_map", "gaussian_weighted",
-    "weights_cache_key",
 ]
 
 
@@ -286,48 +285,22 @@ class _FlatEmbed(nn.Module):
         return torch.cat([e[n].flatten(2) for n in self.net.layers], dim=2)
 
 
-#: exported ONNX graphs of networks built from a weights file, keyed by (file, mtime, params, shape), so
-#: an evaluation that builds one tracker per sequence exports once per process
-_ONNX_MODELS: dict = {}
-
-
-def weights_cache_key(name: str, weights, params) -> tuple | None:
-    """A key identifying a network built from ``weights`` (``None`` for random weights: never cached)."""
-    if weights is None:
-        return None
-    from pathlib import Path
-
-    from ..weights import bundled_path
-
-    path = bundled_path(name) if weights == "default" else Path(weights)
-    try:
-        stamp = path.stat().st_mtime_ns
-    except OSError:
-        return None
-    return (str(path.resolve()), stamp, repr(params))
-
-
 class _OnnxEmbedder:
     """ONNX Runtime sessions of the DSiam embedding (backbone + adjust heads) for the three fixed input
     shapes of the tracker: the exemplar crop (batch 1), the search scales, and ``G``/``G_bar`` (batch 2)."""
 
-    def __init__(self, net: DSiamNet, p: "DSiamParams", search_batch: int, cache_key=None):
-        from ..export import export_branch, ort_session
+    def __init__(self, net: DSiamNet, p: "DSiamParams", search_batch: int):
+        from ..export import _fingerprint, cached_export, ort_session
 
         flat = _FlatEmbed(net).train(net.training)  # export_branch restores this mode afterwards
+        fp = _fingerprint(flat)
         self.sessions, self.sizes = {}, {}
         with torch.no_grad():
             for batch, side in ((1, p.exemplar_size), (search_batch, p.instance_size), (2, p.instance_size)):
                 example = torch.zeros(batch, 3, side, side)
                 e = net.embed(net.features(example))
                 self.sizes[(batch, side)] = [tuple(e[n].shape[-2:]) for n in net.layers]
-                key = None if cache_key is None else (cache_key, batch, side)
-                model = _ONNX_MODELS.get(key) if key is not None else None
-                if model is None:
-                    model = export_branch(flat, "forward", example)
-                    if key is not None:
-                        _ONNX_MODELS[key] = model
-                self.sessions[(batch, side)] = ort_session(model)
+                self.sessions[(batch, side)] = ort_session(cached_export(flat, "forward", example, fp))
         self.layers = net.layers
 
     def __call__(self, x: torch.Tensor) -> dict:
@@ -353,7 +326,6 @@ class DSiamTracker(SiamFCFamilyTracker):
 
     def __init__(self, params: DSiamParams | None = None, weights="default", net: DSiamNet | None = None):
         self.params = p = params or DSiamParams()
-        built_here = net is None
         if net is None:
             net = build_dsiam_net(p)
             load_dsiam_weights(net, weights, p.weights_name)
@@ -362,8 +334,7 @@ class DSiamTracker(SiamFCFamilyTracker):
             self.net = self.net.to(memory_format=torch.channels_last)
         self._build_searcher(net.response_size, min(net.backbone.strides[n] for n in net.layers))
 
-        key = weights_cache_key(p.weights_name, weights, p) if built_here else None
-        self._onnx = _OnnxEmbedder(self.net, p, self.search_batch, key) if p.backend == "onnx" else None
+        self._onnx = _OnnxEmbedder(self.net, p, self.search_batch) if p.backend == "onnx" else None
 
     # -- pieces ----------------------------------------------------------------------------------------
     def _embed(self, crops) -> dict:

@@ -270,7 +270,6 @@ class GradNetTracker(SiamFCFamilyTracker):
 
     def __init__(self, params: GradNetParams | None = None, weights="default", net: GradNetNet | None = None):
         self.params = p = params or GradNetParams()
-        built_here = net is None
         if net is None:
             net = build_gradnet_net(p)
             load_gradnet_weights(net, weights, p.weights_name)
@@ -286,16 +285,10 @@ class GradNetTracker(SiamFCFamilyTracker):
 
         self._onnx_search = None
         if p.backend == "onnx":
-            from ..export import export_branch, ort_session
-            from .dsiam import _ONNX_MODELS, weights_cache_key
+            from ..export import cached_export, ort_session
 
-            key = weights_cache_key(p.weights_name, weights, p) if built_here else None
-            model = _ONNX_MODELS.get(key) if key is not None else None
-            if model is None:
-                example = torch.zeros(self.search_batch, 3, p.instance_size, p.instance_size)
-                model = export_branch(self.net, "search_features", example)
-                if key is not None:
-                    _ONNX_MODELS[key] = model
+            example = torch.zeros(self.search_batch, 3, p.instance_size, p.instance_size)
+            model = cached_export(self.net, "search_features", example)
             self._onnx_search = ort_session(model)
 
     def _search_features(self, crops: np.ndarray) -> torch.Tensor:
