@@ -17,8 +17,11 @@ previous position, upsamples the responses 16x bicubically, penalises scale chan
 window, moves to the peak and damps the size change (formulas in :mod:`adaptrack.nn.siamese`).
 
 Default architecture (measured in docs/backbones.md): a frozen ImageNet EfficientNet-Lite0 cut at stride
-8 plus a small trainable adjust head, exemplar/instance crops of 128/256 px (16x16 and 32x32 feature
-maps, 17x17 response). The SiamFC AlexNet (full or half width, trained from scratch) is the
+8 plus a small trainable adjust head, exemplar/instance crops of 112/224 px (14x14 and 28x28 feature
+maps, 15x15 response; the weights were trained on 128/256 crops, kept as the ``x256`` variant). With
+ONNX Runtime (the default backend) the search branch stops before the head's final 1x1 conv + BN, which
+is folded onto the template once (:meth:`SiamFCNet.fold_template`: the correlation is linear in the
+search features), and the per-frame PyTorch work runs on one thread (``export.torch_threads``). The SiamFC AlexNet (full or half width, trained from scratch) is the
 ``alexnet`` / ``alexnet_half`` variant with the paper's 127/255 crops.
 """
 
@@ -277,7 +280,6 @@ class SiamFCTracker(SiamFCFamilyTracker):
             if self._folded:
                 return self.net.folded_score(self._zk, self._zk_const, xf)
             return self.net.score(self.zf, xf)
-
 
     @property
     def _runs_onnx(self) -> bool:
