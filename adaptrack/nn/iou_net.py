@@ -23,9 +23,10 @@ Refinement in eval mode computes ``dIoU/db`` in closed form instead of by autogr
 (:meth:`IoUNet.iou_and_box_grad`): the head after pooling is ``iou = w . relu(BN(W3 p3)), relu(BN(W4
 p4)) + b`` (BatchNorm folded into the linear layers), so ``dIoU/dp_l = W_l^T (w_l . 1[z_l > 0])``, and
 PrRoIPool's closed-form box derivative (:func:`~adaptrack.nn.prroi_pool.prroi_pool_boxes_with_grad`)
-carries it to the box (both levels' bin weights in one stacked computation). Per-frame quantities are formed once per :meth:`IoUNet.refine` call, not per
-step: the modulation is folded into the test features (``pool(f) * m == pool(f * m)`` channel-wise,
-pooling being linear), and BatchNorm into the head's weights.
+carries it to the box (both levels' bin weights in one stacked computation). The folded head is formed
+once and reused while the weights are unchanged; per frame the modulation is folded into the test
+features (``pool(f) * m == pool(f * m)`` channel-wise, pooling being linear); between steps the boxes
+stay in NumPy (the step is overhead-bound: every PyTorch operation saved counts).
 
 Sizes are reduced from ATOM's (which were built for ResNet-18's 128/256 channels and 256-512 wide
 layers) to suit EfficientNet-Lite0 (40 channels at stride 8, 112 at stride 16) and a CPU: reference
@@ -138,35 +139,55 @@ class IoUNet(nn.Module):
         return self.predict_iou((m3, m4), self.get_iou_features(test_feats[0], test_feats[1]), proposals)
 
     # -- refinement ----------------------------------------------------------------------------------
-    def _refine_context(self, modulation, iou_features) -> tuple:
-        """Per-frame constants of :meth:`iou_and_box_grad`: the pooling of the test features times the
-        modulation (:class:`~adaptrack.nn.prroi_pool.LevelsBoxPool`), and the head with BatchNorm folded in,
-        its input columns reordered to the pooled ``(ph, C, pw)`` order."""
-        feats = [(f.detach() * m.detach()[:, :, None, None]).permute(0, 2, 1, 3).contiguous()
-                 for f, m in zip(iou_features, modulation)]
+    def _head_constants(self) -> tuple:
+        """The head after pooling with BatchNorm folded in (eval mode), per level ``(W, W^T, b, w)``: ``W``
+        ``(width, pw*ph*C)`` with its input columns in :class:`~adaptrack.nn.prroi_pool.LevelsBoxPool`'s
+        ``(pw, ph, C)`` order, ``b`` the folded bias, ``w`` (NumPy) that level's part of the IoU predictor's
+        weight; and the predictor's bias. Computed once and reused while the weights are unchanged (keyed
+        on the parameters' and buffers' version counters, which every in-place change bumps)."""
+        tensors = [self.iou_predictor.weight, self.iou_predictor.bias]
+        for block in (self.fc3_t, self.fc4_t):
+            tensors += [block.linear.weight, block.bn.weight, block.bn.bias, block.bn.running_mean, block.bn.running_var]
+        key = tuple((t.data_ptr(), t._version, t.dtype) for t in tensors)
+        cached = getattr(self, "_head_cache", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
         head = []
         wp = self.iou_predictor.weight.detach()[0]
         start = 0
         for block, k in ((self.fc3_t, 5), (self.fc4_t, 3)):
             w, b = block.folded()
-            w = w.detach().reshape(w.shape[0], -1, k, k).permute(0, 2, 1, 3).reshape(w.shape[0], -1).contiguous()
-            head.append((w, w.t(), b.detach(), wp[start : start + w.shape[0]].numpy()))
+            w = w.detach().reshape(w.shape[0], -1, k, k).permute(0, 3, 2, 1).reshape(w.shape[0], -1).contiguous()
+            head.append((w, w.t().contiguous(), b.detach().clone(), wp[start : start + w.shape[0]].numpy().copy()))
             start += w.shape[0]
-        pool = LevelsBoxPool(feats, (5, 3), [1.0 / s for s in self.strides], self.offsets)
-        return pool, head, float(self.iou_predictor.bias)
+        consts = (tuple(head), float(self.iou_predictor.bias))
+        self._head_cache = (key, consts)
+        return consts
 
-    def _iou_and_grad(self, ctx: tuple, boxes: torch.Tensor, need_grad: bool = True):
+    def _refine_context(self, modulation, iou_features) -> tuple:
+        """Per-frame constants of :meth:`iou_and_box_grad`: the pooling of the test features times the
+        modulation (:class:`~adaptrack.nn.prroi_pool.LevelsBoxPool`) and the folded head
+        (:meth:`_head_constants`)."""
+        feats = [f.detach() * m.detach()[:, :, None, None] for f, m in zip(iou_features, modulation)]
+        pool = LevelsBoxPool(feats, (5, 3), [1.0 / s for s in self.strides], self.offsets)
+        head, bias = self._head_constants()
+        return pool, head, bias
+
+    @staticmethod
+    def _iou_and_grad(ctx: tuple, b: np.ndarray, need_grad: bool = True):
+        """Predicted IoU ``(K,)`` of the NumPy ``(K, 4)`` xywh boxes ``b`` and (with ``need_grad``) its
+        gradient w.r.t. them ``(K, 4)``, both NumPy."""
         pool, head, bias = ctx
-        B, P, _ = boxes.shape
-        pooled, vjp = pool(boxes, with_grad=need_grad, box_format="xywh")
+        K = b.shape[0]
+        pooled, vjp = pool.pool(b, with_grad=need_grad, xywh=True)
         # the head on the pooled features (products in PyTorch, the small elementwise rest in NumPy)
-        zs = [torch.addmm(b, p.reshape(B * P, -1), wt).numpy() for p, (_, wt, b, _) in zip(pooled, head)]
+        zs = [torch.addmm(bb, p.view(K, -1), wt).numpy() for p, (_, wt, bb, _) in zip(pooled, head)]
         iou = bias + sum((np.maximum(z, 0.0) * wp).sum(1) for z, (*_, wp) in zip(zs, head))
-        iou = torch.from_numpy(np.asarray(iou, dtype=zs[0].dtype)).reshape(B, P)
+        iou = np.asarray(iou, dtype=zs[0].dtype)
         if not need_grad:
             return iou, None
         # dIoU / d pooled (modulated) features, through relu and the folded linear layers, then to the box
-        gs = [torch.matmul(torch.from_numpy((z > 0) * wp), w).view(p.shape) for z, (w, _, _, wp), p in zip(zs, head, pooled)]
+        gs = [torch.mm(torch.from_numpy((z > 0) * wp), w) for z, (w, _, _, wp) in zip(zs, head)]
         return iou, vjp(gs)  # w.r.t. (x, y, w, h)
 
     @torch.no_grad()
@@ -176,7 +197,12 @@ class IoUNet(nn.Module):
         :meth:`predict_iou` and autograd through it (tested)."""
         if self.training:
             raise RuntimeError("iou_and_box_grad needs eval mode (BatchNorm folded with running statistics)")
-        return self._iou_and_grad(self._refine_context(modulation, iou_features), boxes.detach())
+        B, P, _ = boxes.shape
+        ctx = self._refine_context(modulation, iou_features)
+        b = boxes.detach().reshape(B * P, 4).cpu().numpy().astype(ctx[0].np_dtype)
+        iou, grad = self._iou_and_grad(ctx, b)
+        return (torch.from_numpy(iou).reshape(B, P).to(boxes.device, boxes.dtype),
+                torch.from_numpy(grad.copy()).reshape(B, P, 4).to(boxes.device, boxes.dtype))
 
     def refine(self, modulation, iou_features, boxes: torch.Tensor, iterations: int = 5, step_length: float = 1.0,
                step_decay: float = 1.0, min_size: float = 1.0, score_final: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
@@ -186,25 +212,28 @@ class IoUNet(nn.Module):
         scaled by the box size so the step is relative). Returns the refined boxes and their predicted IoU:
         of the returned boxes with ``score_final``, else (cheaper, as ATOM does) the IoU predicted in the
         last iteration, just before its step. In eval mode on CPU the gradient is the closed form of
-        :meth:`iou_and_box_grad` (one context per call); otherwise (training mode, other devices) autograd
-        through :meth:`predict_iou`.
+        :meth:`iou_and_box_grad` (one context per call, the boxes kept in NumPy between steps); otherwise
+        (training mode, other devices) autograd through :meth:`predict_iou`.
         """
         if self.training or iou_features[0].device.type != "cpu":
             return self._refine_autograd(modulation, iou_features, boxes, iterations, step_length, step_decay, min_size,
                                          score_final)
         with torch.no_grad():
+            B, P, _ = boxes.shape
             ctx = self._refine_context(modulation, iou_features)
-            b = boxes.detach().clone()
+            b = boxes.detach().reshape(B * P, 4).cpu().numpy().astype(ctx[0].np_dtype)  # a copy
+            dtype = b.dtype.type
             step = float(step_length)
             iou = None
             for _ in range(iterations):
                 iou, grad = self._iou_and_grad(ctx, b)
-                b = b + step * b[..., 2:].repeat(1, 1, 2) * grad
-                b[..., 2:] = b[..., 2:].clamp(min=min_size)
+                b = b + dtype(step) * np.concatenate([b[:, 2:], b[:, 2:]], axis=1) * grad
+                b[:, 2:] = np.maximum(b[:, 2:], dtype(min_size))
                 step *= step_decay
             if score_final or iou is None:
                 iou, _ = self._iou_and_grad(ctx, b, need_grad=False)
-        return b, iou
+        return (torch.from_numpy(b).reshape(B, P, 4).to(boxes.device, boxes.dtype),
+                torch.from_numpy(iou).reshape(B, P).to(boxes.device, boxes.dtype))
 
     @torch.enable_grad()
     def _refine_autograd(self, modulation, iou_features, boxes, iterations, step_length, step_decay, min_size, score_final):

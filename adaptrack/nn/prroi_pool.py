@@ -207,16 +207,22 @@ class LevelsBoxPool:
     autograd; the features are constants). Built once (e.g. once per frame), called for each set of boxes
     (e.g. each refinement step); :func:`prroi_pool_levels_with_grad` is the one-shot form.
 
-    ``features``: a list of ``(B, H, C, W)`` CPU maps (rows outermost, the layout both matrix products
-    need); ``output_sizes`` (int or ``(ph, pw)``), ``spatial_scales`` and ``offsets`` one per map.
-    Calling with ``boxes`` ``(B, P, 4)`` ``(x1, y1, x2, y2)`` in image pixels returns ``(pooled,
-    box_vjp)``: ``pooled`` a list of ``(B, P, ph, C, pw)`` tensors -- note the order;
-    ``pooled[l].permute(0, 1, 3, 2, 4)`` is :func:`prroi_pool_boxes`' output -- and ``box_vjp(grads)``
-    taking a list of output gradients of those shapes to the ``(B, P, 4)`` box gradient (None without
-    ``with_grad``). Each map is cut to the window of samples the boxes can touch; the bin weights of all
-    maps and both axes, and their derivatives, come from one stacked computation. The matrix products run
-    in PyTorch; the small per-box arithmetic around them in NumPy on the same memory (this is the IoU-Net
-    refinement's inner loop, where per-operation overhead, not arithmetic, dominates).
+    ``features``: a list of ``(B, C, H, W)`` CPU maps; ``output_sizes`` (int or ``(ph, pw)``),
+    ``spatial_scales`` and ``offsets`` one per map. Calling with ``boxes`` ``(B, P, 4)`` ``(x1, y1, x2,
+    y2)`` in image pixels returns ``(pooled, box_vjp)``: ``pooled`` a list of ``(B, P, pw, ph, C)`` tensors
+    -- note the order (bin columns outermost, channels innermost); ``pooled[l].permute(0, 1, 4, 3, 2)`` is
+    :func:`prroi_pool_boxes`' output -- and ``box_vjp(grads)`` taking a list of output gradients of those
+    shapes to the ``(B, P, 4)`` box gradient (None without ``with_grad``). :meth:`pool` is the same on a
+    NumPy ``(K, 4)`` array of boxes (no conversions; the IoU-Net refinement loop uses it).
+
+    How it is computed (this is the IoU-Net refinement's inner loop: a few small matrix products per map,
+    where the shapes of the products and the number of operations, not the arithmetic, set the time):
+    the maps are stored once as ``(B, H, W, C)``; each call cuts each map to the window of samples the
+    boxes can touch and forms the bin weights of all maps and both axes, and their derivatives, in one
+    stacked NumPy computation. Then per map ``T = Wy F`` for all boxes in one product ``(P ph, H) x (H, W
+    C)``, and ``pooled = Wx T`` per box with ``T`` laid out ``(W, ph C)`` (a wide product; the transposed
+    form ``T Wx^T`` with its 5-column output is several times slower on this CPU). The gradient: ``dL/dWx =
+    G T^T`` and ``dL/dWy = (Wx^T G) F^T`` (the same layouts), contracted with the weight derivatives.
     """
 
     def __init__(self, features, output_sizes, spatial_scales, offsets):
@@ -226,10 +232,11 @@ class LevelsBoxPool:
         B = features[0].shape[0]
         for f in features:
             if f.dim() != 4 or f.shape[0] != B or f.dtype != features[0].dtype:
-                raise ValueError(f"features must be (B, H, C, W) maps of one batch size and dtype, got {tuple(f.shape)}")
+                raise ValueError(f"features must be (B, C, H, W) maps of one batch size and dtype, got {tuple(f.shape)}")
             if f.device.type != "cpu":
                 raise ValueError(f"LevelsBoxPool runs on CPU tensors, got a map on {f.device}")
-        self.features = [f.detach() for f in features]
+        self.batch = B
+        self.features = [f.detach().permute(0, 2, 3, 1).contiguous() for f in features]  # (B, H, W, C)
         self.sizes = [(o, o) if isinstance(o, int) else tuple(o) for o in output_sizes]
         self.scales = [float(s) for s in spatial_scales]
         self.offsets = [float(o) for o in offsets]
@@ -247,15 +254,33 @@ class LevelsBoxPool:
         is then w.r.t. ``(x, y, w, h)``); see the class docstring."""
         if box_format not in ("xyxy", "xywh"):
             raise ValueError(f"box_format must be 'xyxy' or 'xywh', got {box_format!r}")
-        feats, sizes = self.features, self.sizes
-        L = len(feats)
-        B = feats[0].shape[0]
+        B = self.batch
         if boxes.dim() != 3 or boxes.shape[-1] != 4 or boxes.shape[0] != B:
             raise ValueError(f"boxes must be (B, P, 4) with B = {B}, got {tuple(boxes.shape)}")
         P = boxes.shape[1]
-        K = B * P
-        b = boxes.detach().reshape(K, 4).cpu().numpy().astype(self.np_dtype, copy=False)
-        if box_format == "xywh":
+        b = boxes.detach().reshape(B * P, 4).cpu().numpy().astype(self.np_dtype, copy=False)
+        pooled, vjp = self.pool(b, with_grad, box_format == "xywh")
+        pooled = [p.view(B, P, *p.shape[1:]) for p in pooled]
+        if not with_grad:
+            return pooled, None
+
+        def box_vjp(grads) -> torch.Tensor:
+            out = torch.from_numpy(vjp(grads).reshape(B, P, 4))
+            return out.to(device=boxes.device, dtype=boxes.dtype)
+
+        return pooled, box_vjp
+
+    def pool(self, b: np.ndarray, with_grad: bool = True, xywh: bool = False):
+        """The pooling of ``b`` ``(K, 4)`` (NumPy, the maps' dtype; ``K = B * P``, image by image): returns
+        ``(pooled, vjp)`` with ``pooled`` a list of ``(K, pw, ph, C)`` tensors and ``vjp(grads)`` a NumPy
+        ``(K, 4)`` gradient w.r.t. the box rows (x1, y1, x2, y2; or x, y, w, h with ``xywh``), or None."""
+        feats, sizes = self.features, self.sizes
+        L, B = len(feats), self.batch
+        K = b.shape[0]
+        if K % B:
+            raise ValueError(f"expected B * P = {B} * P box rows, got {K}")
+        P = K // B
+        if xywh:
             b = np.concatenate([b[:, :2], b[:, :2] + b[:, 2:]], axis=1)
         windows = [None] * L
         if K:
@@ -264,14 +289,13 @@ class LevelsBoxPool:
             ext = (float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max()))
             for m, f in enumerate(feats):
                 s, off = self.scales[m], self.offsets[m]
-                j0, j1 = max(0, math.floor(ext[0] * s - off) - 1), min(f.shape[3], math.ceil(ext[2] * s - off) + 2)
+                j0, j1 = max(0, math.floor(ext[0] * s - off) - 1), min(f.shape[2], math.ceil(ext[2] * s - off) + 2)
                 i0, i1 = max(0, math.floor(ext[1] * s - off) - 1), min(f.shape[1], math.ceil(ext[3] * s - off) + 2)
                 if j1 > j0 and i1 > i0:
                     windows[m] = (i0, i1, j0, j1)
         if all(w is None for w in windows):  # no box, or every box off every map
-            zeros = boxes.new_zeros(boxes.shape)
-            pooled = [f.new_zeros(B, P, ph, f.shape[2], pw) for f, (ph, pw) in zip(feats, sizes)]
-            return pooled, ((lambda grads: zeros) if with_grad else None)
+            pooled = [f.new_zeros(K, pw, ph, f.shape[3]) for f, (ph, pw) in zip(feats, sizes)]
+            return pooled, ((lambda grads: np.zeros((K, 4), dtype=self.np_dtype)) if with_grad else None)
         nmax = max(max(i1 - i0, j1 - j0) for i0, i1, j0, j1 in (w for w in windows if w is not None))
         shift = np.array([[o + (w or (0, 0, 0, 0))[2], o + (w or (0, 0, 0, 0))[0]] for o, w in zip(self.offsets, windows)],
                          dtype=self.np_dtype)[:, :, None]  # (L, 2, 1)
@@ -281,48 +305,47 @@ class LevelsBoxPool:
 
         pooled, saved = [], []
         for m, (f, (ph, pw), win) in enumerate(zip(feats, sizes, windows)):
-            C = f.shape[2]
+            C = f.shape[3]
             if win is None:
-                pooled.append(f.new_zeros(B, P, ph, C, pw))
+                pooled.append(f.new_zeros(K, pw, ph, C))
                 saved.append(None)
                 continue
             i0, i1, j0, j1 = win
             H, W = i1 - i0, j1 - j0
-            fw = f[:, i0:i1, :, j0:j1].reshape(B, H, C * W)
-            wx = torch.from_numpy(w[m, 0, :, :pw, :W])  # (K, pw, W)
+            fw = f[:, i0:i1, j0:j1].reshape(B, H, W * C)
             wy = torch.from_numpy(np.ascontiguousarray(w[m, 1, :, :ph, :H]).reshape(B, P * ph, H))
-            t = torch.matmul(wy, fw).view(K, ph * C, W)  # Wy F: (K, ph*C, W)
-            pooled.append(torch.matmul(t, wx.transpose(1, 2)).view(B, P, ph, C, pw))  # Wy F Wx^T
+            wx = torch.from_numpy(np.ascontiguousarray(w[m, 0, :, :pw, :W]))  # (K, pw, W)
+            t = torch.matmul(wy, fw).view(K, ph, W, C).transpose(1, 2).reshape(K, W, ph * C)  # (Wy F) as (W, ph C)
+            pooled.append(torch.bmm(wx, t).view(K, pw, ph, C))  # Wx (Wy F)
             saved.append((fw, t, wx, H, W, C, ph, pw))
         if not with_grad:
             return pooled, None
         dw = np.stack([dlo, dhi], axis=2)  # (L, axis, lo/hi, K, nb, nmax)
 
-        def box_vjp(grads) -> torch.Tensor:
+        def vjp(grads) -> np.ndarray:
             acc = np.zeros((2, 2, K), dtype=self.np_dtype)  # (lo/hi, axis, box)
             for m, sv in enumerate(saved):
                 if sv is None:
                     continue
                 fw, t, wx, H, W, C, ph, pw = sv
-                g = grads[m].detach().reshape(K, ph * C, pw)
-                gx = torch.matmul(g.transpose(1, 2), t).numpy()  # dL/dWx = G^T (Wy F): (K, pw, W)
-                r = torch.matmul(g, wx).view(B, P * ph, C * W)  # G Wx
-                gy = torch.matmul(r, fw.transpose(1, 2)).view(K, ph, H).numpy()  # dL/dWy = (G Wx) F^T
+                g = grads[m].detach().reshape(K, pw, ph * C)
+                gx = torch.bmm(g, t.transpose(1, 2)).numpy()  # dL/dWx = G (Wy F)^T: (K, pw, W)
+                r = torch.bmm(wx.transpose(1, 2), g).view(K, W, ph, C).transpose(1, 2).reshape(B, P * ph, W * C)  # Wx^T G
+                gy = torch.matmul(r, fw.transpose(1, 2)).view(K, ph, H).numpy()  # dL/dWy = (Wx^T G) F^T
                 d = dw[m]
                 acc[:, 0] += (gx * d[0, :, :, :pw, :W]).sum((2, 3)) * self.scales[m]  # image-pixel units
                 acc[:, 1] += (gy * d[1, :, :, :ph, :H]).sum((2, 3)) * self.scales[m]
-            if box_format == "xywh":  # x2 = x + w: d/dx = d/dx1 + d/dx2, d/dw = d/dx2
+            if xywh:  # x2 = x + w: d/dx = d/dx1 + d/dx2, d/dw = d/dx2
                 acc[0] += acc[1]
-            out = torch.from_numpy(acc.reshape(4, K).T.reshape(B, P, 4))  # rows x1, y1, x2, y2 (or x, y, w, h)
-            return out.to(device=boxes.device, dtype=boxes.dtype)
+            return acc.reshape(4, K).T  # rows x1, y1, x2, y2 (or x, y, w, h)
 
-        return pooled, box_vjp
+        return pooled, vjp
 
 
 def prroi_pool_levels_with_grad(features, boxes: torch.Tensor, output_sizes, spatial_scales, offsets,
                                 with_grad: bool = True):
-    """One call of :class:`LevelsBoxPool` (see there): pooled maps of ``boxes`` on each of ``features``
-    ``(B, H, C, W)`` and the closed-form box gradient."""
+    """One call of :class:`LevelsBoxPool` (see there): pooled maps ``(B, P, pw, ph, C)`` of ``boxes`` on each
+    of ``features`` ``(B, C, H, W)`` and the closed-form box gradient."""
     return LevelsBoxPool(features, output_sizes, spatial_scales, offsets)(boxes, with_grad)
 
 
@@ -337,12 +360,12 @@ def prroi_pool_boxes_with_grad(
     autograd. Returns ``(pooled, box_vjp)``: ``pooled`` ``(B, P, C, ph, pw)`` and ``box_vjp(grad)``
     mapping a ``(B, P, C, ph, pw)`` output gradient to the ``(B, P, 4)`` gradient w.r.t. the ``(x1, y1,
     x2, y2)`` boxes (the features are treated as constants). Equal to autograd through
-    :func:`prroi_pool_boxes` (tested). One map in the usual layout; see :func:`prroi_pool_levels_with_grad`.
+    :func:`prroi_pool_boxes` (tested). One map; see :func:`prroi_pool_levels_with_grad`.
     """
     if features.dim() != 4 or boxes.dim() != 3 or boxes.shape[-1] != 4 or boxes.shape[0] != features.shape[0]:
         raise ValueError(f"expected features (B, C, H, W) and boxes (B, P, 4), got {tuple(features.shape)} and {tuple(boxes.shape)}")
-    (pooled,), vjp = prroi_pool_levels_with_grad([features.permute(0, 2, 1, 3)], boxes, [output_size], [spatial_scale], [offset])
-    return pooled.permute(0, 1, 3, 2, 4), lambda grad: vjp([grad.permute(0, 1, 3, 2, 4)])
+    (pooled,), vjp = prroi_pool_levels_with_grad([features], boxes, [output_size], [spatial_scale], [offset])
+    return pooled.permute(0, 1, 4, 3, 2), lambda grad: vjp([grad.permute(0, 1, 4, 3, 2)])
 
 
 class PrRoIPool2d(nn.Module):

@@ -101,3 +101,21 @@ def test_closed_form_refinement_equals_autograd_refinement():
         torch.testing.assert_close(got_b, want_b, rtol=1e-5, atol=1e-4)  # float32 rounding only
         torch.testing.assert_close(got_iou, want_iou, rtol=1e-5, atol=1e-6)
         assert not torch.equal(got_b, boxes)
+
+
+def test_folded_head_is_recomputed_when_the_weights_change():
+    net = _net(torch.float64)
+    mod = net.get_modulation(*_feats(1, torch.float64), torch.tensor([[40.0, 35.0, 30.0, 42.0]], dtype=torch.float64))
+    feats = net.get_iou_features(*_feats(1, torch.float64, seed=6))
+    boxes = torch.tensor([[[33.3, 41.7, 37.1, 29.9], [20.2, 19.6, 45.3, 51.9]]], dtype=torch.float64)
+    first, _ = net.iou_and_box_grad(mod, feats, boxes)  # fills the folded-head cache
+    with torch.no_grad():  # in-place changes, as load_state_dict or an optimizer step make them
+        net.fc3_t.bn.running_var.mul_(2.0)
+        net.iou_predictor.bias.add_(0.5)
+    b = boxes.clone().requires_grad_(True)
+    iou = net.predict_iou(mod, feats, b)
+    (want,) = torch.autograd.grad(iou.sum(), b)
+    got_iou, got = net.iou_and_box_grad(mod, feats, boxes)
+    torch.testing.assert_close(got_iou, iou.detach(), rtol=0, atol=1e-12)
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
+    assert (got_iou - first).abs().max() > 0.1

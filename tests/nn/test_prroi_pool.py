@@ -177,13 +177,13 @@ def test_levels_with_grad_equals_one_map_at_a_time():
     xy = torch.rand(1, 6, 2, generator=g, dtype=torch.float64) * 100 + 20
     boxes = torch.cat([xy, xy + torch.rand(1, 6, 2, generator=g, dtype=torch.float64) * 50 + 10], -1)
     scales, offsets = (1 / 8, 1 / 16), (0.9375, 0.96875)
-    pooled, vjp = prroi_pool_levels_with_grad([f.permute(0, 2, 1, 3) for f in (f8, f16)], boxes, (5, (3, 2)), scales, offsets)
+    pooled, vjp = prroi_pool_levels_with_grad([f8, f16], boxes, (5, (3, 2)), scales, offsets)
     grads = [torch.randn(p.shape, generator=g, dtype=torch.float64) for p in pooled]
     total = torch.zeros_like(boxes)
     for f, size, s, o, p, gr in zip((f8, f16), (5, (3, 2)), scales, offsets, pooled, grads):
         ref, ref_vjp = prroi_pool_boxes_with_grad(f, boxes, size, s, o)
-        torch.testing.assert_close(p.permute(0, 1, 3, 2, 4), ref, rtol=0, atol=1e-12)
-        total += ref_vjp(gr.permute(0, 1, 3, 2, 4))
+        torch.testing.assert_close(p.permute(0, 1, 4, 3, 2), ref, rtol=0, atol=1e-12)  # (B, P, pw, ph, C)
+        total += ref_vjp(gr.permute(0, 1, 4, 3, 2))
     torch.testing.assert_close(vjp(grads), total, rtol=0, atol=1e-12)
-    _, none = prroi_pool_levels_with_grad([f8.permute(0, 2, 1, 3)], boxes, (5,), scales[:1], offsets[:1], with_grad=False)
+    _, none = prroi_pool_levels_with_grad([f8], boxes, (5,), scales[:1], offsets[:1], with_grad=False)
     assert none is None
