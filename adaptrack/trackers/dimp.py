@@ -416,7 +416,7 @@ class SampleMemory:
         if capacity < 1:
             raise ValueError(f"memory capacity must be >= 1, got {capacity}")
         self.capacity = int(capacity)
-        self.features: torch.Tensor | None = None  # (capacity, C, H, W)
+        self.features: torch.Tensor | None = None  # (capacity, C, H, W), stored channels-last (see tensors())
         self.boxes = torch.zeros(self.capacity, 4)
         self.age = np.full(self.capacity, -1, dtype=np.int64)  # insertion counter per slot (-1: empty)
         self._counter = 0
@@ -427,7 +427,8 @@ class SampleMemory:
     def add(self, features: torch.Tensor, boxes: torch.Tensor) -> None:
         """Add samples ``(k, C, H, W)`` with boxes ``(k, 4)``, each replacing the oldest when full."""
         if self.features is None:
-            self.features = torch.zeros((self.capacity,) + tuple(features.shape[1:]), dtype=features.dtype)
+            self.features = torch.zeros((self.capacity,) + tuple(features.shape[1:]), dtype=features.dtype).contiguous(
+                memory_format=torch.channels_last)
         for feat, box in zip(features, boxes):
             empty = np.flatnonzero(self.age < 0)
             slot = int(empty[0]) if len(empty) else int(np.argmin(self.age))
@@ -437,10 +438,15 @@ class SampleMemory:
             self._counter += 1
 
     def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Stored samples as ``(n, 1, C, H, W)`` features and ``(n, 1, 4)`` boxes, oldest first."""
+        """Stored samples as ``(n, 1, C, H, W)`` features and ``(n, 1, 4)`` boxes, oldest first.
+
+        The features are a view of a channels-last gather, so the optimizer's filter-product layout
+        (:func:`_seq_major`) is a free reshape of them: measured on 50 samples, NCHW gather + permuting copy
+        1.5 ms, channels-last ``index_select`` 0.2 ms."""
         order = np.argsort(np.where(self.age < 0, np.iinfo(np.int64).max, self.age))[: len(self)]
         idx = torch.from_numpy(order)
-        return self.features[idx][:, None], self.boxes[idx][:, None]
+        feats = torch.index_select(self.features.permute(0, 2, 3, 1), 0, idx).permute(0, 3, 1, 2)  # channels-last
+        return feats[:, None], self.boxes[idx][:, None]
 
 
 @dataclass
@@ -508,7 +514,10 @@ class _OrtFrameBranch:
                 self.n = n
 
             def forward(self, x):
-                return self.n.frame_branch(x)
+                # outputs channels-last (B, H, W, C): the layout every consumer wants (the filter products,
+                # the memory, the IoU-Net's pooling); ONNX Runtime leaves its blocked layout for it as cheaply
+                # as for NCHW, and the per-frame permuting copies in PyTorch go away
+                return tuple(t.permute(0, 2, 3, 1) for t in self.n.frame_branch(x))
 
         buf = io.BytesIO()
         with torch.no_grad(), warnings.catch_warnings():
@@ -520,8 +529,9 @@ class _OrtFrameBranch:
         self.session = ort_session(fuse_pads_into_convs(buf.getvalue()), num_threads)
 
     def __call__(self, x: torch.Tensor):
+        """``(B, C, H, W)`` maps (as :meth:`DiMPNet.frame_branch`) with channels-last strides."""
         outs = self.session.run(None, {"x": np.ascontiguousarray(x.numpy(), dtype=np.float32)})
-        return tuple(torch.from_numpy(o) for o in outs)
+        return tuple(torch.from_numpy(o).permute(0, 3, 1, 2) for o in outs)
 
 
 def _rotate(img: np.ndarray, angle: float) -> np.ndarray:
