@@ -315,7 +315,7 @@ class LevelsBoxPool:
             fw = f[:, i0:i1, j0:j1].reshape(B, H, W * C)
             wy = torch.from_numpy(np.ascontiguousarray(w[m, 1, :, :ph, :H]).reshape(B, P * ph, H))
             wx = torch.from_numpy(np.ascontiguousarray(w[m, 0, :, :pw, :W]))  # (K, pw, W)
-            t = torch.matmul(wy, fw).view(K, ph, W, C).transpose(1, 2).reshape(K, W, ph * C)  # (Wy F) as (W, ph C)
+            t = torch.bmm(wy, fw).view(K, ph, W, C).transpose(1, 2).reshape(K, W, ph * C)  # (Wy F) as (W, ph C)
             pooled.append(torch.bmm(wx, t).view(K, pw, ph, C))  # Wx (Wy F)
             saved.append((fw, t, wx, H, W, C, ph, pw))
         if not with_grad:
@@ -328,10 +328,10 @@ class LevelsBoxPool:
                 if sv is None:
                     continue
                 fw, t, wx, H, W, C, ph, pw = sv
-                g = grads[m].detach().reshape(K, pw, ph * C)
+                g = grads[m].reshape(K, pw, ph * C)
                 gx = torch.bmm(g, t.transpose(1, 2)).numpy()  # dL/dWx = G (Wy F)^T: (K, pw, W)
                 r = torch.bmm(wx.transpose(1, 2), g).view(K, W, ph, C).transpose(1, 2).reshape(B, P * ph, W * C)  # Wx^T G
-                gy = torch.matmul(r, fw.transpose(1, 2)).view(K, ph, H).numpy()  # dL/dWy = (Wx^T G) F^T
+                gy = torch.bmm(r, fw.transpose(1, 2)).view(K, ph, H).numpy()  # dL/dWy = (Wx^T G) F^T
                 d = dw[m]
                 acc[:, 0] += (gx * d[0, :, :, :pw, :W]).sum((2, 3)) * self.scales[m]  # image-pixel units
                 acc[:, 1] += (gy * d[1, :, :, :ph, :H]).sum((2, 3)) * self.scales[m]
