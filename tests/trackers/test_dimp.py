@@ -161,6 +161,11 @@ def test_memory_keeps_50_and_discards_oldest():
     assert f.shape == (50, 1, 2, 3, 3) and b.shape == (50, 1, 4)
     np.testing.assert_array_equal(b[:, 0, 0].numpy(), np.arange(10, 60))  # oldest 10 gone, oldest first
     np.testing.assert_array_equal(f[:, 0, 0, 0, 0].numpy(), np.arange(10, 60))
+    np.testing.assert_array_equal(f[:, 0].numpy(), feats[10:60].numpy())  # every value, not just one
+    mem.add(feats[:1] + 100, boxes[:1] + 100)  # the gather buffer is reused: the next call sees the change
+    f2, b2 = mem.tensors()
+    np.testing.assert_array_equal(f2[:, 0, 0, 0, 0].numpy(), np.r_[np.arange(11, 60), 100])
+    np.testing.assert_array_equal(b2[:, 0, 0].numpy(), np.r_[np.arange(11, 60), 100])
     with pytest.raises(ValueError):
         SampleMemory(0)
 
