@@ -91,7 +91,8 @@ def _bin_weights_and_grads(lo, hi, q, bins, n: int, with_grad: bool = True):
     span = hi - lo
     edges = lo[..., None] + span[..., None] * q  # (..., nb+1)
     j = np.arange(n, dtype=lo.dtype) if xp is np else torch.arange(n, dtype=lo.dtype, device=lo.device)
-    t = xp.clip(edges[..., None] - j, -1.0, 1.0)  # (..., nb+1, n)
+    d = edges[..., None] - j  # (..., nb+1, n)
+    t = np.minimum(np.maximum(d, -1.0), 1.0) if xp is np else d.clamp(-1.0, 1.0)  # (np.clip's wrapper is slow)
     hat = 1.0 - xp.abs(t)  # H'(t), zero beyond |t| = 1 (t is clamped there)
     cdf = 0.5 + 0.5 * t * (1.0 + hat)  # H(t) = 1/2 + t - t|t|/2 on [-1, 1]
     mass = cdf[..., 1:, :] - cdf[..., :-1, :]
@@ -285,8 +286,8 @@ class LevelsBoxPool:
         windows = [None] * L
         if K:
             # the boxes' extent (image px) -> per map the window of samples within one cell of a box
-            xs, ys = b[:, 0::2], b[:, 1::2]
-            ext = (float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max()))
+            mn, mx = b.min(0).tolist(), b.max(0).tolist()
+            ext = (min(mn[0], mn[2]), min(mn[1], mn[3]), max(mx[0], mx[2]), max(mx[1], mx[3]))
             for m, f in enumerate(feats):
                 s, off = self.scales[m], self.offsets[m]
                 j0, j1 = max(0, math.floor(ext[0] * s - off) - 1), min(f.shape[2], math.ceil(ext[2] * s - off) + 2)
@@ -320,7 +321,6 @@ class LevelsBoxPool:
             saved.append((fw, t, wx, H, W, C, ph, pw))
         if not with_grad:
             return pooled, None
-        dw = np.stack([dlo, dhi], axis=2)  # (L, axis, lo/hi, K, nb, nmax)
 
         def vjp(grads) -> np.ndarray:
             acc = np.zeros((2, 2, K), dtype=self.np_dtype)  # (lo/hi, axis, box)
@@ -332,9 +332,9 @@ class LevelsBoxPool:
                 gx = torch.bmm(g, t.transpose(1, 2)).numpy()  # dL/dWx = G (Wy F)^T: (K, pw, W)
                 r = torch.bmm(wx.transpose(1, 2), g).view(K, W, ph, C).transpose(1, 2).reshape(B, P * ph, W * C)  # Wx^T G
                 gy = torch.bmm(r, fw.transpose(1, 2)).view(K, ph, H).numpy()  # dL/dWy = (Wx^T G) F^T
-                d = dw[m]
-                acc[:, 0] += (gx * d[0, :, :, :pw, :W]).sum((2, 3)) * self.scales[m]  # image-pixel units
-                acc[:, 1] += (gy * d[1, :, :, :ph, :H]).sum((2, 3)) * self.scales[m]
+                for side, d in enumerate((dlo[m], dhi[m])):  # (axis, K, nb, nmax) derivatives w.r.t. lo, hi
+                    acc[side, 0] += (gx * d[0, :, :pw, :W]).sum((1, 2)) * self.scales[m]  # image-pixel units
+                    acc[side, 1] += (gy * d[1, :, :ph, :H]).sum((1, 2)) * self.scales[m]
             if xywh:  # x2 = x + w: d/dx = d/dx1 + d/dx2, d/dw = d/dx2
                 acc[0] += acc[1]
             return acc.reshape(4, K).T  # rows x1, y1, x2, y2 (or x, y, w, h)
