@@ -357,3 +357,18 @@ def test_tracking_restores_the_torch_thread_count():
         assert seen == [1] and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(n0)
+
+
+def test_score_map_equals_apply_filter():
+    from adaptrack.trackers.dimp import apply_filter
+
+    t = _small()
+    t.initialize(_scene(100, 100), (82, 86, 36, 28))
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(1, t.filter.shape[1], 10, 10, generator=g)
+    want = apply_filter(x[:, None], t.filter)[0, 0].numpy()
+    got = t._score_map(x)
+    assert got.shape == want.shape == (11, 11)
+    np.testing.assert_array_equal(got, want)  # the same operations in the same order
+    xcl = x.contiguous(memory_format=torch.channels_last)  # the ONNX Runtime branch's layout
+    np.testing.assert_array_equal(t._score_map(xcl), want)
