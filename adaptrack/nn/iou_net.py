@@ -158,7 +158,7 @@ class IoUNet(nn.Module):
         for block, k in ((self.fc3_t, 5), (self.fc4_t, 3)):
             w, b = block.folded()
             w = w.detach().reshape(w.shape[0], -1, k, k).permute(0, 3, 2, 1).reshape(w.shape[0], -1).contiguous()
-            head.append((w, w.t().contiguous(), b.detach().clone(), wp[start : start + w.shape[0]].numpy().copy()))
+            head.append((w, w.t(), b.detach().clone(), wp[start : start + w.shape[0]].numpy().copy()))
             start += w.shape[0]
         consts = (tuple(head), float(self.iou_predictor.bias))
         self._head_cache = (key, consts)
