@@ -124,6 +124,7 @@ def run_parts(args):
     from adaptrack.trackers.siamfc import SiamFCNet
 
     configs = [
+        ("efficientnet_lite0 s8, adjust 128", dict(layers=("s8",)), 112, 224),
         ("efficientnet_lite0 s8, adjust 128", dict(layers=("s8",)), 128, 256),
         ("efficientnet_lite0 s8+s16, adjust 128", dict(layers=("s8", "s16")), 128, 256),
         ("efficientnet_lite0 s16, adjust 128", dict(layers=("s16",)), 128, 256),
@@ -144,8 +145,12 @@ def run_parts(args):
             netc = net.to(memory_format=torch.channels_last)
             zc, xc = z.contiguous(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
             rows.append(("torch channels-last", _median_ms(lambda: netc.template(zc)), _median_ms(lambda: netc.search(xc))))
-        br = OnnxBranches.from_net(net.to(memory_format=torch.contiguous_format), Z, X, 3)
+        net = net.to(memory_format=torch.contiguous_format)
+        br = OnnxBranches.from_net(net, Z, X, 3)
         rows.append(("onnxruntime", _median_ms(lambda: br.template(z)), _median_ms(lambda: br.search(x))))
+        if net.foldable:  # the tracker's default: search branch without its last 1x1 conv + BN (fold_template)
+            bf = OnnxBranches.from_net(net, Z, X, 3, search_method="search_trunk")
+            rows.append(("onnxruntime, folded", _median_ms(lambda: bf.template(z)), _median_ms(lambda: bf.search(x))))
         for backend, t_ms, s_ms in rows:
             print(f"| {label} | {Z}/{X} | {backend} | {t_ms:.2f} | {s_ms:.2f} | {xc_ms:.2f} | {1000 / (s_ms + xc_ms):.0f} |")
 
