@@ -2,6 +2,7 @@
 
     python benchmarks/dimp_parity.py parts [--threads 1] [--frames 100] [--root /path/to/other/checkout]
     python benchmarks/dimp_parity.py parity --base /path/to/other/checkout [--frames 180]
+    python benchmarks/dimp_parity.py chaos [--rel 1e-7] [--frames 180]
 
 ``parts`` times the pieces of ``DiMPTracker.track`` on the demo clip (wall clock, median and mean ms per
 frame; the tracker's methods wrapped with timers): crop, uint8 -> float, the ONNX Runtime frame branch,
@@ -16,6 +17,9 @@ every operation is bitwise the same. The test of "the same method up to float ro
 **teacher-forced**: before every frame the tracker under test gets the base tracker's exact state
 (position, size, filter, sample memory, random generator, modulation); both track the frame; their boxes,
 scores, flags and updated filters are compared. The free-running difference is printed too.
+
+``chaos`` measures that sensitivity: this checkout's tracker on the demo clip, free-running, with and
+without every IoU-Net-refined box multiplied by ``1 + rel``.
 """
 
 from __future__ import annotations
@@ -131,6 +135,33 @@ def parity(args) -> int:
     return 0
 
 
+def chaos(args) -> int:
+    sys.path.insert(0, ROOT)
+    import adaptrack
+    from adaptrack.demo_clip import make_demo_clip
+
+    torch.set_num_threads(1)
+    clip = make_demo_clip(args.frames + 1)
+    runs = []
+    for rel in (0.0, args.rel):
+        t = adaptrack.create("dimp")
+        if rel:
+            refine = t.net.iou_net.refine
+
+            def perturbed(*a, _refine=refine, _rel=rel, **k):
+                b, iou = _refine(*a, **k)
+                return b * (1 + _rel), iou
+
+            t.net.iou_net.refine = perturbed
+        t.initialize(clip.frames[0], clip.boxes[0])
+        runs.append(np.array([t.track(f).box for f in clip.frames[1:]]))
+    d = np.abs(runs[0] - runs[1]).max(1)
+    marks = ", ".join(f"frame {i}: {d[i - 1]:.2g}" for i in (3, 10, 30, 60, 120, 180) if i <= len(d))
+    print(f"refined boxes x (1 + {args.rel:g}), {args.frames} demo frames: max |box diff| {d.max():.3g} px "
+          f"(frame {int(d.argmax()) + 1}); {marks} px")
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -141,8 +172,11 @@ def main(argv=None) -> int:
     q = sub.add_parser("parity", help="teacher-forced and free-running comparison with another checkout")
     q.add_argument("--base", required=True, help="path of the other checkout (e.g. a git worktree)")
     q.add_argument("--frames", type=int, default=180)
+    c = sub.add_parser("chaos", help="free-running sensitivity to a rounding-sized change of the refined boxes")
+    c.add_argument("--rel", type=float, default=1e-7)
+    c.add_argument("--frames", type=int, default=180)
     args = ap.parse_args(argv)
-    return parts(args) if args.cmd == "parts" else parity(args)
+    return {"parts": parts, "parity": parity, "chaos": chaos}[args.cmd](args)
 
 
 if __name__ == "__main__":
