@@ -119,3 +119,24 @@ def test_folded_head_is_recomputed_when_the_weights_change():
     torch.testing.assert_close(got_iou, iou.detach(), rtol=0, atol=1e-12)
     torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
     assert (got_iou - first).abs().max() > 0.1
+
+
+def test_closed_form_gradient_with_two_images_equals_autograd():
+    net = _net(torch.float64)
+    ref = _feats(2, torch.float64)
+    mod = net.get_modulation(ref[0], ref[1], torch.tensor([[40.0, 35.0, 30.0, 42.0], [20.0, 25.0, 50.0, 30.0]], dtype=torch.float64))
+    feats = net.get_iou_features(*_feats(2, torch.float64, seed=7))
+    boxes = torch.tensor([[[33.3, 41.7, 37.1, 29.9], [60.2, 22.6, 25.3, 51.9]],
+                          [[10.4, 12.8, 40.1, 30.3], [-5.0, 30.2, 45.3, 41.9]]], dtype=torch.float64, requires_grad=True)
+    iou = net.predict_iou(mod, feats, boxes)
+    (want,) = torch.autograd.grad(iou.sum(), boxes)
+    got_iou, got = net.iou_and_box_grad(mod, feats, boxes)
+    torch.testing.assert_close(got_iou, iou.detach(), rtol=0, atol=1e-12)
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
+    # refinement of both images at once equals refining each image alone
+    b, i = net.refine(mod, feats, boxes.detach(), iterations=2, step_length=0.05)
+    for k in range(2):
+        bk, ik = net.refine((mod[0][k : k + 1], mod[1][k : k + 1]), (feats[0][k : k + 1], feats[1][k : k + 1]),
+                            boxes.detach()[k : k + 1], iterations=2, step_length=0.05)
+        torch.testing.assert_close(b[k : k + 1], bk, rtol=0, atol=1e-10)
+        torch.testing.assert_close(i[k : k + 1], ik, rtol=0, atol=1e-12)
