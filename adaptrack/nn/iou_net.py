@@ -41,9 +41,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .prroi_pool import LevelsBoxPool, prroi_pool_boxes
+from .prroi_pool import LevelsBoxPool, _bin_weights_and_grads, prroi_pool_boxes
 
-__all__ = ["IoUNet", "boxes_to_rois"]
+__all__ = ["IoUNet", "RefineGraph", "boxes_to_rois"]
 
 
 def _conv_block(cin: int, cout: int, k: int = 3, padding: int = 1) -> nn.Sequential:
@@ -160,7 +160,7 @@ class IoUNet(nn.Module):
             w = w.detach().reshape(w.shape[0], -1, k, k).permute(0, 3, 2, 1).reshape(w.shape[0], -1).contiguous()
             head.append((w, w.t(), b.detach().clone(), wp[start : start + w.shape[0]].numpy().copy()))
             start += w.shape[0]
-        consts = (tuple(head), float(self.iou_predictor.bias))
+        consts = (tuple(head), float(self.iou_predictor.bias.detach()))
         self._head_cache = (key, consts)
         return consts
 
@@ -254,3 +254,90 @@ class IoUNet(nn.Module):
             with torch.no_grad():
                 iou = self.predict_iou(mod, feats, b)
         return b.detach(), iou.detach()
+
+
+class RefineGraph(nn.Module):
+    """:meth:`IoUNet.refine` of one image (eval mode, closed-form gradient) as fixed-shape tensor operations
+    on windows of the two test maps -- the same computation as :class:`~adaptrack.nn.prroi_pool.LevelsBoxPool`
+    and :meth:`IoUNet._iou_and_grad`, written for export to ONNX Runtime, which runs the ~400 small
+    operations of a 5-step refinement with a fraction of PyTorch's per-operation overhead (measured on 59
+    demo frames, 1 thread: 3.5 ms against 5.2 for the eager refinement).
+
+    Built from the settings only (``strides``, ``offsets`` as :class:`IoUNet`'s); the network's weights
+    come in as inputs (:meth:`head_inputs`), so one exported graph serves every tracker. Inputs: ``f3``,
+    ``f4`` windows ``(1, h, w, C)`` (channels-last) of the unmodulated test maps, ``m3``, ``m4`` the
+    modulation vectors ``(1, C)``, ``boxes`` ``(K, 4)`` xywh in crop pixels, ``shift3``, ``shift4`` ``(2,)``
+    the feature coordinates (x, y) of each window's first sample (``offset + j0``, ``offset + i0``), then
+    the head. Outputs: the refined boxes ``(K, 4)``, their IoU ``(K,)`` (as ``refine``), and ``extent``
+    ``(4,)``: the smallest x1, y1 and largest x2, y2 of every box evaluated, so the caller can check the
+    windows held every box's support (then the result is exact: samples farther than one cell from a box
+    have zero weight).
+    """
+
+    def __init__(self, strides=(8, 16), iterations: int = 5, step_length: float = 1.0, step_decay: float = 1.0,
+                 min_size: float = 1.0, score_final: bool = True):
+        super().__init__()
+        self.iterations, self.step_length, self.step_decay = int(iterations), float(step_length), float(step_decay)
+        self.min_size, self.score_final = float(min_size), bool(score_final)
+        self.scales = tuple(1.0 / st for st in strides)
+        self.sizes = (5, 3)
+
+    @staticmethod
+    def head_inputs(iou_net: IoUNet) -> tuple:
+        """The head's inputs of :meth:`forward` (BatchNorm folded, eval mode): per level the weight, its
+        transpose, the bias and the predictor's weights, then the predictor's bias ``(1,)``."""
+        head, bias = iou_net._head_constants()
+        out = []
+        for w, _, b, wp in head:
+            out += [w, w.t().contiguous(), b, torch.from_numpy(wp)]
+        return tuple(out) + (torch.tensor([bias], dtype=head[0][0].dtype),)
+
+    def _level(self, F, b, shift, k: int, s: float, w, wt, bias, wp, with_grad: bool):
+        H, W, C = F.shape
+        K = b.shape[0]
+        q = torch.arange(k + 1, dtype=F.dtype) / k
+        lo, hi = b[:, :2] * s - shift, b[:, 2:] * s - shift  # (K, 2) feature coordinates in the window
+        wx, dxlo, dxhi = _bin_weights_and_grads(lo[:, 0], hi[:, 0], q, k, W, with_grad)  # (K, k, W)
+        wy, dylo, dyhi = _bin_weights_and_grads(lo[:, 1], hi[:, 1], q, k, H, with_grad)
+        Fm = F.reshape(H, W * C)
+        t = torch.matmul(wy.reshape(K * k, H), Fm).reshape(K, k, W, C).transpose(1, 2).reshape(K, W, k * C)
+        pooled = torch.bmm(wx, t)  # (K, pw, ph*C)
+        z = torch.addmm(bias, pooled.reshape(K, -1), wt)
+        iou = (torch.relu(z) * wp).sum(1)
+        if not with_grad:
+            return iou, None
+        g = torch.mm((z > 0).to(z.dtype) * wp, w).reshape(K, k, k * C)
+        gx = torch.bmm(g, t.transpose(1, 2))  # (K, pw, W)
+        r = torch.bmm(wx.transpose(1, 2), g).reshape(K, W, k, C).transpose(1, 2).reshape(K * k, W * C)
+        gy = torch.matmul(r, Fm.t()).reshape(K, k, H)
+        grad = torch.stack([(gx * dxlo).sum((1, 2)), (gy * dylo).sum((1, 2)), (gx * dxhi).sum((1, 2)),
+                            (gy * dyhi).sum((1, 2))], 1)
+        return iou, grad * s
+
+    def _iou_and_grad(self, F3, F4, shift3, shift4, head, b, with_grad: bool):
+        xyxy = torch.cat([b[:, :2], b[:, :2] + b[:, 2:]], 1)
+        i3, g3 = self._level(F3, xyxy, shift3, self.sizes[0], self.scales[0], *head[0:4], with_grad)
+        i4, g4 = self._level(F4, xyxy, shift4, self.sizes[1], self.scales[1], *head[4:8], with_grad)
+        iou = head[8] + i3 + i4
+        ext = torch.cat([xyxy[:, :2].min(0).values, xyxy[:, 2:].max(0).values])
+        if not with_grad:
+            return iou, None, ext
+        g = g3 + g4  # w.r.t. (x1, y1, x2, y2)
+        return iou, torch.cat([g[:, :2] + g[:, 2:], g[:, 2:]], 1), ext  # w.r.t. (x, y, w, h)
+
+    def forward(self, f3, f4, m3, m4, boxes, shift3, shift4, *head):
+        F3, F4 = f3[0] * m3[0], f4[0] * m4[0]
+        b = boxes
+        step = self.step_length
+        iou, exts = None, []
+        for _ in range(self.iterations):
+            iou, grad, ext = self._iou_and_grad(F3, F4, shift3, shift4, head, b, True)
+            exts.append(ext)
+            b = b + step * torch.cat([b[:, 2:], b[:, 2:]], 1) * grad
+            b = torch.cat([b[:, :2], b[:, 2:].clamp(min=self.min_size)], 1)
+            step *= self.step_decay
+        if self.score_final or iou is None:
+            iou, _, ext = self._iou_and_grad(F3, F4, shift3, shift4, head, b, False)
+            exts.append(ext)
+        e = torch.stack(exts)
+        return b, iou, torch.cat([e[:, :2].min(0).values, e[:, 2:].max(0).values])

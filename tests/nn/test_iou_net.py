@@ -140,3 +140,30 @@ def test_closed_form_gradient_with_two_images_equals_autograd():
                             boxes.detach()[k : k + 1], iterations=2, step_length=0.05)
         torch.testing.assert_close(b[k : k + 1], bk, rtol=0, atol=1e-10)
         torch.testing.assert_close(i[k : k + 1], ik, rtol=0, atol=1e-12)
+
+
+def test_refine_graph_equals_refine_on_full_maps_and_windows():
+    from adaptrack.nn.iou_net import RefineGraph
+
+    net = _net(torch.float64)
+    mod = net.get_modulation(*_feats(1, torch.float64), torch.tensor([[40.0, 35.0, 30.0, 42.0]], dtype=torch.float64))
+    feats = net.get_iou_features(*_feats(1, torch.float64, seed=5))
+    boxes = torch.tensor([[[33.0, 41.0, 37.0, 30.0], [40.0, 32.0, 25.0, 42.0], [30.0, 35.0, 40.0, 40.0]]], dtype=torch.float64)
+    want_b, want_iou = net.refine(mod, feats, boxes, iterations=3, step_length=0.5)
+    graph = RefineGraph(net.strides, iterations=3, step_length=0.5)
+    head = RefineGraph.head_inputs(net)
+    nhwc = [f.permute(0, 2, 3, 1) for f in feats]
+    off = torch.tensor(net.offsets, dtype=torch.float64)
+    with torch.no_grad():
+        # the full maps (window at sample 0)
+        b, iou, ext = graph(nhwc[0], nhwc[1], mod[0], mod[1], boxes[0], off[:1].repeat(2), off[1:].repeat(2), *head)
+        torch.testing.assert_close(b, want_b[0], rtol=0, atol=1e-10)
+        torch.testing.assert_close(iou, want_iou[0], rtol=0, atol=1e-12)
+        # the extent covers every box evaluated (here: the start and the end)
+        xyxy = torch.cat([torch.cat([x[:, :2], x[:, :2] + x[:, 2:]], 1) for x in (boxes[0], b)])
+        assert (ext[:2] <= xyxy[:, :2].min(0).values).all() and (ext[2:] >= xyxy[:, 2:].max(0).values).all()
+        # windows holding the boxes' support (stride 8: samples 2.., stride 16: 1..): the same result
+        b2, iou2, _ = graph(nhwc[0][:, 2:, 2:], nhwc[1][:, 1:, 1:], mod[0], mod[1], boxes[0],
+                            off[:1].repeat(2) + 2, off[1:].repeat(2) + 1, *head)
+        torch.testing.assert_close(b2, want_b[0], rtol=0, atol=1e-10)
+        torch.testing.assert_close(iou2, want_iou[0], rtol=0, atol=1e-12)

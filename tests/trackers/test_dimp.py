@@ -372,3 +372,37 @@ def test_score_map_equals_apply_filter():
     np.testing.assert_array_equal(got, want)  # the same operations in the same order
     xcl = x.contiguous(memory_format=torch.channels_last)  # the ONNX Runtime branch's layout
     np.testing.assert_array_equal(t._score_map(xcl), want)
+
+
+def test_onnxruntime_refinement_equals_refine_and_falls_back_when_a_box_leaves_its_window():
+    pytest.importorskip("onnxruntime")
+    t = _small(backend="onnxruntime", num_augmentations=1)
+    assert t._ort_refine is not None
+    calls = []
+    ort_refine = t._ort_refine
+
+    def spy(*args):
+        calls.append(args)
+        return ort_refine(*args)
+
+    t._ort_refine = spy
+    t.initialize(_scene(100, 100), (82, 86, 36, 28))
+    for i in range(1, 4):
+        t.track(_scene(100 + 4 * i, 100 + 2 * i))
+    assert len(calls) == 3
+    p = t.params
+    eager = t.net.iou_net.refine
+    for mod, feats, boxes in calls:
+        want_b, want_iou = eager(mod, feats, boxes, p.box_refinement_iterations, p.box_refinement_step, min_size=1.0)
+        got_b, got_iou = ort_refine(mod, feats, boxes)
+        torch.testing.assert_close(got_b, want_b, rtol=0, atol=1e-3)  # crop pixels, float32 rounding
+        torch.testing.assert_close(got_iou, want_iou, rtol=0, atol=1e-5)
+        assert (got_b - boxes).abs().max() > 0.01  # the boxes did move
+    # windows cut inside the boxes: the check sends the frame to the eager refinement (same result exactly)
+    ort_refine.margin = -0.3
+    mod, feats, boxes = calls[-1]
+    fallbacks = []
+    t.net.iou_net.refine = lambda *a, **k: fallbacks.append(1) or eager(*a, **k)
+    got_b, got_iou = ort_refine(mod, feats, boxes)
+    want_b, want_iou = eager(mod, feats, boxes, p.box_refinement_iterations, p.box_refinement_step, min_size=1.0)
+    assert fallbacks == [1] and torch.equal(got_b, want_b) and torch.equal(got_iou, want_iou)
