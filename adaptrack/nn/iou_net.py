@@ -261,7 +261,7 @@ class RefineGraph(nn.Module):
     on windows of the two test maps -- the same computation as :class:`~adaptrack.nn.prroi_pool.LevelsBoxPool`
     and :meth:`IoUNet._iou_and_grad`, written for export to ONNX Runtime, which runs the ~400 small
     operations of a 5-step refinement with a fraction of PyTorch's per-operation overhead (measured on 59
-    demo frames, 1 thread: 3.5 ms against 5.2 for the eager refinement).
+    demo frames, 1 thread: 3.1-3.5 ms against 5.2-5.3 for the eager refinement).
 
     Built from the settings only (``strides``, ``offsets`` as :class:`IoUNet`'s); the network's weights
     come in as inputs (:meth:`head_inputs`), so one exported graph serves every tracker. Inputs: ``f3``,
