@@ -677,7 +677,8 @@ class DiMPTracker(Tracker):
         if p.backend != "torch":
             try:
                 self._ort = _OrtFrameBranch(self.net, p.image_size, int(p.threads or 0))
-                self._ort_refine = _OrtRefine(self.net.iou_net, p.box_refinement_iterations, p.box_refinement_step, 1.0)
+                if p.use_iou_net and p.box_refinement_iterations > 0:
+                    self._ort_refine = _OrtRefine(self.net.iou_net, p.box_refinement_iterations, p.box_refinement_step, 1.0)
                 self.backend = "onnxruntime"
             except ImportError:
                 if p.backend == "onnxruntime":
