@@ -85,6 +85,8 @@ def add_parser(subparsers):
     p.add_argument("--convention", default="got10k", choices=("got10k", "pysot", "official"),
                    help="metric convention of the summary printed at the end (default got10k)")
     p.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
+    p.add_argument("--weights", metavar="PATH", help="weights file for every listed tracker instead of the bundled "
+                   "ones (e.g. a training run's weights.pt; use its own --out folder)")
     p.add_argument("--out", default="runs/eval", metavar="DIR", help="results folder (default runs/eval)")
     p.add_argument("--repetitions", type=int, default=15, help="VOT repetitions (default 15; stops after 3 identical)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -104,6 +106,16 @@ def run(args) -> int:
         entry = get_entry(name)
         if variant:
             entry.make_params(variant)
+        if args.weights and entry.family != "adaptrack":
+            raise ValueError(f"--weights: {name!r} is not an adaptrack tracker (it has no weights to replace)")
+    if args.weights:
+        import dataclasses
+
+        from ..evaluation.runner import parse_tracker_spec
+
+        if not os.path.isfile(args.weights):
+            raise ValueError(f"--weights: no such file {args.weights!r}")
+        specs = [dataclasses.replace(parse_tracker_spec(s), weights=args.weights) for s in specs]
     if args.workers < 1:
         raise ValueError("--workers must be >= 1")
     seqs, label = load_sequences(args)

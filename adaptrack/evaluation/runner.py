@@ -60,18 +60,21 @@ PROTOCOLS = ("ope", "vot")
 @dataclass
 class TrackerSpec:
     """A tracker to evaluate: ``label`` names its results folder; built by ``factory()`` or by
-    ``adaptrack.create(name, variant=variant)``."""
+    ``adaptrack.create(name, variant=variant)`` (with ``weights=weights`` when a weights file is given)."""
 
     label: str
     name: str | None = None
     variant: str | None = None
     factory: Callable[[], object] | None = field(default=None, repr=False)
+    weights: str | None = None
 
     def create(self):
         if self.factory is not None:
             return self.factory()
         from ..trackers.base import create
 
+        if self.weights is not None:
+            return create(self.name, variant=self.variant, weights=self.weights)
         return create(self.name, variant=self.variant)
 
 

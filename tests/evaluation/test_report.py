@@ -163,3 +163,30 @@ def test_cli_vot_protocol_on_polygon_annotated_vot_layout(tmp_path, capsys):
     assert 0.7 < rows["test_blob"]["accuracy"] <= 1 and rows["test_blob"]["eao"] > rows["test_const"]["eao"] > 0
     assert rows["test_const"]["robustness"] > 0
     assert os.path.getsize(os.path.join(rep, "eao.png")) > 0
+
+
+def test_cli_eval_with_a_weights_file(tmp_path, capsys):
+    import torch
+
+    from adaptrack.trackers.siamfc import SiamFCNet
+    from adaptrack.weights import save_weights
+
+    root = _write_folder_dataset(tmp_path)
+    torch.manual_seed(0)
+    weights = save_weights(SiamFCNet(), tmp_path / "w" / "weights.pt")
+    out = str(tmp_path / "runs")
+    code = main(["eval", "--trackers", "siamfc", "--weights", str(weights), "--dataset", "folder", "--root", str(root),
+                 "--out", out, "--quiet", "--no-summary", "--limit", "1"])
+    assert code == 0 and os.path.isfile(os.path.join(out, "siamfc", "folder", "s0.txt"))
+    capsys.readouterr()
+    # the file is really used: a corrupt one fails the sequence rather than silently using the bundled weights
+    bad = tmp_path / "bad.pt"
+    torch.save({"adjust.proj.0.0.weight": torch.zeros(1)}, bad)
+    code = main(["eval", "--trackers", "siamfc", "--weights", str(bad), "--dataset", "folder", "--root", str(root),
+                 "--out", str(tmp_path / "runs_bad"), "--quiet", "--no-summary", "--limit", "1"])
+    assert code == 1
+    capsys.readouterr()
+    for argv, needle in ((["--trackers", "csrt", "--weights", str(weights)], "csrt"),
+                         (["--trackers", "siamfc", "--weights", str(tmp_path / "none.pt")], "none.pt")):
+        assert main(["eval", *argv, "--dataset", "folder", "--root", str(root), "--out", out]) == 2
+        assert needle in capsys.readouterr().err
