@@ -26,7 +26,9 @@ PrRoIPool's closed-form box derivative (:func:`~adaptrack.nn.prroi_pool.prroi_po
 carries it to the box (both levels' bin weights in one stacked computation). The folded head is formed
 once and reused while the weights are unchanged; per frame the modulation is folded into the test
 features (``pool(f) * m == pool(f * m)`` channel-wise, pooling being linear); between steps the boxes
-stay in NumPy (the step is overhead-bound: every PyTorch operation saved counts).
+stay in NumPy (the step is overhead-bound: every PyTorch operation saved counts). :class:`RefineGraph`
+is the same refinement as fixed-shape tensor operations for export to ONNX Runtime (the DiMP tracker's
+default path), which runs its many small operations with less overhead still.
 
 Sizes are reduced from ATOM's (which were built for ResNet-18's 128/256 channels and 256-512 wide
 layers) to suit EfficientNet-Lite0 (40 channels at stride 8, 112 at stride 16) and a CPU: reference

@@ -29,7 +29,8 @@ Tracking", ICCV 2019 (``shared/papers/002_*``). What lives here, top to bottom:
       twice the line minimiser). The tests check alpha against a direct line minimisation.
   The ``gd`` variant (paper Table 1, "GD") replaces alpha by learned coefficient-wise step lengths.
 * **Box estimation** (sec. 3.5): the ATOM IoU-Net (:mod:`adaptrack.nn.iou_net`) on stride-8 and
-  stride-16 features of the same crop.
+  stride-16 features of the same crop (with the ``onnxruntime`` backend its refinement loop runs in ONNX
+  Runtime on windows of the maps, :class:`_OrtRefine`; the same computation, checked to be exact).
 * **Online tracking** (sec. 3.7): :class:`DiMPTracker` -- 15 augmented samples on the first frame and
   10 steepest-descent recursions; a memory of 50 samples (oldest discarded); 2 recursions every 20
   frames, or 1 at once when a distractor peak is detected; samples added only when the target was
@@ -787,7 +788,8 @@ class DiMPTracker(Tracker):
     def _score_map(self, x: torch.Tensor) -> np.ndarray:
         """The score map ``x * f`` of the tracked crop ``x`` ``(1, C, H, W)`` as a NumPy ``(H', W')`` array:
         :func:`apply_filter` with its 16 shifted sums of the small maps done in NumPy (the same operations in
-        the same order, so the same values; a fraction of PyTorch's per-operation overhead: 0.22 -> ~0.06 ms)."""
+        the same order, so the same values; a fraction of PyTorch's per-operation overhead: the peak search with
+        the score map took 0.22 ms, now 0.13)."""
         C, H, W = x.shape[1:]
         k = self.filter.shape[-1]
         p = k // 2
