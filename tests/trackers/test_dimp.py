@@ -376,7 +376,8 @@ def test_score_map_equals_apply_filter():
 
 def test_onnxruntime_refinement_equals_refine_and_falls_back_when_a_box_leaves_its_window():
     pytest.importorskip("onnxruntime")
-    t = _small(backend="onnxruntime", num_augmentations=1)
+    # the bundled weights (random ones can lose the target or barely move the boxes)
+    t = adaptrack.create("dimp", backend="onnxruntime", num_augmentations=1, image_size=160, num_init_random_boxes=4)
     assert t._ort_refine is not None
     calls = []
     ort_refine = t._ort_refine
@@ -405,4 +406,7 @@ def test_onnxruntime_refinement_equals_refine_and_falls_back_when_a_box_leaves_i
     t.net.iou_net.refine = lambda *a, **k: fallbacks.append(1) or eager(*a, **k)
     got_b, got_iou = ort_refine(mod, feats, boxes)
     want_b, want_iou = eager(mod, feats, boxes, p.box_refinement_iterations, p.box_refinement_step, min_size=1.0)
-    assert fallbacks == [1] and torch.equal(got_b, want_b) and torch.equal(got_iou, want_iou)
+    assert fallbacks == [1]
+    # the eager path both times (equal up to the matrix library's alignment-dependent rounding)
+    torch.testing.assert_close(got_b, want_b, rtol=0, atol=1e-4)
+    torch.testing.assert_close(got_iou, want_iou, rtol=0, atol=1e-6)
