@@ -89,12 +89,14 @@ def crop_and_resize(
     out_size,
     pad_value=None,
     interpolation: int = cv2.INTER_LINEAR,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Crop a window of ``size`` (scalar for square, or ``(w, h)``) centred at ``center = (cx, cy)``
     (continuous pixel coordinates) and resize it to ``out_size`` (scalar or ``(w, h)``).
 
     One affine warp, so sub-pixel centres and windows reaching outside the frame cost the same.
-    Outside pixels take ``pad_value`` (default: the frame's mean colour).
+    Outside pixels take ``pad_value`` (default: the frame's mean colour). ``out``: a contiguous
+    ``(oh, ow, channels)`` array of the frame's dtype to write the crop into (returned).
     """
     sw, sh = (float(size), float(size)) if np.isscalar(size) else (float(size[0]), float(size[1]))
     ow, oh = (int(out_size), int(out_size)) if np.isscalar(out_size) else (int(out_size[0]), int(out_size[1]))
@@ -109,13 +111,19 @@ def crop_and_resize(
     m = np.array(
         [[ax, 0, ax * (0.5 - cx + sw / 2) - 0.5], [0, ay, ay * (0.5 - cy + sh / 2) - 0.5]], dtype=np.float64
     )
+    if out is not None and (out.shape[:2] != (oh, ow) or out.dtype != frame.dtype or not out.flags.c_contiguous):
+        raise ValueError(f"out must be a contiguous {(oh, ow)} array of {frame.dtype}, got {out.shape} {out.dtype}")
     return cv2.warpAffine(
-        frame, m, (ow, oh), flags=interpolation, borderMode=cv2.BORDER_CONSTANT, borderValue=tuple(pad_value)
+        frame, m, (ow, oh), dst=out, flags=interpolation, borderMode=cv2.BORDER_CONSTANT, borderValue=tuple(pad_value)
     )
 
 
 def crop_multiscale(frame: np.ndarray, center, sizes, out_size, pad_value=None) -> np.ndarray:
-    """Crops at several window sizes around one centre, stacked as ``(S, oh, ow, 3)``."""
+    """Crops at several window sizes around one centre, stacked as ``(S, oh, ow, 3)`` (each warped in place)."""
     if pad_value is None:
         pad_value = frame_mean(frame)
-    return np.stack([crop_and_resize(frame, center, s, out_size, pad_value) for s in sizes])
+    ow, oh = (int(out_size), int(out_size)) if np.isscalar(out_size) else (int(out_size[0]), int(out_size[1]))
+    out = np.empty((len(sizes), oh, ow) + frame.shape[2:], dtype=frame.dtype)
+    for k, s in enumerate(sizes):
+        crop_and_resize(frame, center, s, out_size, pad_value, out=out[k])
+    return out

@@ -129,3 +129,17 @@ def test_crop_multiscale_shapes_and_consistency():
     # the square fills a smaller fraction of the crop as the window grows
     white = [(c[..., 0] > 200).mean() for c in stack]
     assert white[0] > white[1] > white[2]
+
+
+def test_crop_multiscale_equals_separate_crops_and_out_is_checked():
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 255, (90, 120, 3), dtype=np.uint8)
+    sizes = [30.0, 33.3, 40.0]
+    many = crop_multiscale(frame, (50.3, 40.7), sizes, 32, (1, 2, 3))
+    one = np.stack([crop_and_resize(frame, (50.3, 40.7), s, 32, (1, 2, 3)) for s in sizes])
+    assert many.shape == (3, 32, 32, 3) and np.array_equal(many, one)
+    buf = np.zeros((32, 32, 3), np.uint8)
+    assert crop_and_resize(frame, (50.3, 40.7), 30.0, 32, (1, 2, 3), out=buf) is buf
+    assert np.array_equal(buf, one[0])
+    with pytest.raises(ValueError, match="contiguous"):
+        crop_and_resize(frame, (50, 40), 30.0, 32, out=np.zeros((31, 32, 3), np.uint8))
