@@ -27,7 +27,9 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["export_onnx", "export_branch", "cached_export", "OnnxBranches", "ort_session", "torch_threads"]
+__all__ = [
+    "export_onnx", "export_branch", "cached_export", "correlation_model", "OnnxBranches", "ort_session", "torch_threads",
+]
 
 
 @contextlib.contextmanager
@@ -194,6 +196,49 @@ def cached_export(net: nn.Module, method: str, example, fingerprint: str | None 
     else:
         _EXPORTS.move_to_end(key)
     return data
+
+
+def correlation_model(template: torch.Tensor, search_shape, scale: float = 1.0, bias=0.0) -> bytes:
+    """ONNX graph of ``scale * xcorr(template, x) + bias`` for one fixed template, written directly with
+    ``onnx.helper`` (no tracing: it is built once per tracked sequence, in about a millisecond).
+
+    ``template`` is ``(1, C, hz, wz)``; the graph's input ``features`` has the fixed shape ``search_shape``
+    ``(B, C, H, W)`` and its output ``response`` is ``(B, 1, H - hz + 1, W - wz + 1)``. The template is a
+    constant of the graph, so ONNX Runtime packs it once as the weights of a depthwise convolution
+    (``group = C``) whose ``C`` outputs are then summed: the depthwise form of
+    :func:`adaptrack.nn.correlation.xcorr`. ``bias`` may be a scalar or a per-batch-element ``(1,)`` value.
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    z = template.detach().float().cpu().numpy()
+    if z.ndim != 4 or z.shape[0] != 1:
+        raise ValueError(f"correlation_model expects a (1, C, hz, wz) template, got {z.shape}")
+    b, c, h, w = (int(v) for v in search_shape)
+    if c != z.shape[1] or h < z.shape[2] or w < z.shape[3]:
+        raise ValueError(f"template {z.shape} does not fit search features {tuple(search_shape)}")
+    out_shape = [b, 1, h - z.shape[2] + 1, w - z.shape[3] + 1]
+    inits = [
+        numpy_helper.from_array(np.ascontiguousarray(z.transpose(1, 0, 2, 3)), "w"),
+        numpy_helper.from_array(np.array([1], np.int64), "axes"),
+        numpy_helper.from_array(np.array(scale, np.float32).reshape(()), "scale"),
+        numpy_helper.from_array(np.array(bias, np.float32).reshape(()), "bias"),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["features", "w"], ["per_channel"], group=c, kernel_shape=list(z.shape[2:])),
+        helper.make_node("ReduceSum", ["per_channel", "axes"], ["corr"], keepdims=1),
+        helper.make_node("Mul", ["corr", "scale"], ["scaled"]),
+        helper.make_node("Add", ["scaled", "bias"], ["response"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "xcorr",
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT, [b, c, h, w])],
+        [helper.make_tensor_value_info("response", TensorProto.FLOAT, out_shape)],
+        initializer=inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model.SerializeToString()
 
 
 class OnnxBranches:

@@ -119,3 +119,19 @@ def test_cached_export_reuses_identical_networks_and_follows_weight_changes():
     xr = torch.rand(1, 3, 8, 8)
     with torch.no_grad():
         assert _close(sess.run(None, {"image": xr.numpy()})[0], net(xr).numpy())
+
+
+def test_correlation_model_equals_scaled_xcorr():
+    from adaptrack.export import correlation_model, ort_session
+    from adaptrack.nn.correlation import xcorr
+
+    torch.manual_seed(0)
+    z, x = torch.randn(1, 8, 5, 4), torch.randn(3, 8, 11, 9)
+    sess = ort_session(correlation_model(z, x.shape, 0.3, -0.7), 1)
+    got = sess.run(None, {"features": x.numpy()})[0]
+    assert got.shape == (3, 1, 7, 6)
+    assert _close(got, (0.3 * xcorr(z, x) - 0.7).numpy(), 1e-5)
+    with pytest.raises(ValueError, match="does not fit"):
+        correlation_model(z, (3, 7, 11, 9))
+    with pytest.raises(ValueError, match="template"):
+        correlation_model(torch.randn(2, 8, 5, 4), x.shape)

@@ -239,7 +239,8 @@ class SiamFCTracker(SiamFCFamilyTracker):
         check_crop_alignment(p.exemplar_size, p.instance_size, net.total_stride, net.same_padding)
         if p.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
-        self._build_searcher(net.feature_size(p.instance_size) - net.feature_size(p.exemplar_size) + 1, net.total_stride)
+        self._search_side = net.feature_size(p.instance_size)
+        self._build_searcher(self._search_side - net.feature_size(p.exemplar_size) + 1, net.total_stride)
         self._branches = None
         # with ONNX Runtime, the search branch stops before the embedding's final linear layer, which is
         # applied to the template instead, once (SiamFCNet.fold_template; same scores up to float rounding)
@@ -269,16 +270,25 @@ class SiamFCTracker(SiamFCFamilyTracker):
             return self.net.search(x)
 
     def _set_template(self, zf: torch.Tensor) -> None:
+        """Use template features ``zf``; on the ONNX Runtime path, fold them (:meth:`SiamFCNet.fold_template`)
+        and build the correlation graph with the folded template as a constant (``export.correlation_model``:
+        ONNX Runtime packs it once, then correlates on 2 threads without PyTorch's spinning workers)."""
         self.zf = zf
         if self._folded:
+            from ..export import correlation_model, ort_session
+
             with torch.inference_mode():
-                self._zk, self._zk_const = self.net.fold_template(zf)
+                zk, k = self.net.fold_template(zf)
+                a, b = float(self.net.out_scale), float(self.net.out_bias)
+            shape = (len(self.searcher.scales), zk.shape[1], self._search_side, self._search_side)
+            self._corr = ort_session(correlation_model(zk, shape, a, a * float(k) + b), self._branches._threads)
 
     def _score(self, xf: torch.Tensor) -> torch.Tensor:
         """Response logits of this frame's search features (see :meth:`_search`)."""
+        if self._folded:
+            out = self._corr.run(None, {"features": np.ascontiguousarray(xf.numpy(), dtype=np.float32)})[0]
+            return torch.from_numpy(out)
         with torch.inference_mode():
-            if self._folded:
-                return self.net.folded_score(self._zk, self._zk_const, xf)
             return self.net.score(self.zf, xf)
 
     @property
