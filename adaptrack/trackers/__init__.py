@@ -15,10 +15,10 @@ __all__ = [
 ]
 
 #: The default tracker is the first of these ``NAME[:VARIANT]`` specs that is registered and ready to run
-#: with bundled weights. Ordered by measured success AUC on the shared val split (docs/results.md), except
-#: that DiMP comes before AUTracker (siamfcpp:adversarial): their AUCs are level within the run-to-run
-#: noise of the 14 val sequences (0.40-0.41) and DiMP is the one that keeps the demo clip's target through
-#: occlusion and a look-alike. OpenCV's CSRT, which needs no weights, is the last resort.
+#: with bundled weights. Ordered by measured success AUC on the shared val split (docs/results.md): DiMP
+#: 0.445, AUTracker (siamfcpp:adversarial) 0.413, SiamFC++ 0.393, SiamFC 0.361, ... DiMP's variants are
+#: not listed: model averaging (0.456) is within the run-to-run noise of the paper's memory update. OpenCV's
+#: CSRT, which needs no weights, is the last resort.
 DEFAULT_PREFERENCE = ("dimp", "siamfcpp:adversarial", "siamfcpp", "siamfc", "siamfc:lite_s8s16", "gradnet", "dsiam", "csrt")
 
 
