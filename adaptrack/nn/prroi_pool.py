@@ -52,7 +52,7 @@ import torch
 from torch import nn
 
 __all__ = ["prroi_pool2d", "prroi_pool_boxes", "prroi_pool_boxes_with_grad", "prroi_pool_levels_with_grad", "LevelsBoxPool", "PrRoIPool2d", "hat_integral_weights",
-           "hat_integral_weights_and_grads"]
+           "hat_integral_weights_and_grads", "sample_window"]
 
 
 def _hat_antiderivative(t: torch.Tensor) -> torch.Tensor:
@@ -149,6 +149,14 @@ def prroi_pool2d(
     return torch.matmul(rows, wx.transpose(1, 2)[:, None])  # (K, C, ph, pw)
 
 
+def sample_window(lo_x: float, lo_y: float, hi_x: float, hi_y: float, height: int, width: int) -> tuple[int, int, int, int]:
+    """``(i0, i1, j0, j1)``: the rows ``i0:i1`` and columns ``j0:j1`` of a ``height x width`` map that boxes
+    within the extent ``lo_x..hi_x``, ``lo_y..hi_y`` (feature coordinates) can touch. Samples farther than
+    one cell from every box get zero weight under the bilinear hat. Empty when ``i1 <= i0`` or ``j1 <= j0``."""
+    return (max(0, math.floor(lo_y) - 1), min(height, math.ceil(hi_y) + 2),
+            max(0, math.floor(lo_x) - 1), min(width, math.ceil(hi_x) + 2))
+
+
 def _box_window(features: torch.Tensor, b: torch.Tensor):
     """Cut ``features`` to the window of samples any of the boxes ``b`` ``(K, 4)`` (feature coordinates,
     x1 y1 x2 y2) can touch -- samples farther than one cell from every box get zero weight -- and shift
@@ -156,8 +164,7 @@ def _box_window(features: torch.Tensor, b: torch.Tensor):
     lo_x, lo_y = torch.minimum(b[:, 0], b[:, 2]).min(), torch.minimum(b[:, 1], b[:, 3]).min()
     hi_x, hi_y = torch.maximum(b[:, 0], b[:, 2]).max(), torch.maximum(b[:, 1], b[:, 3]).max()
     lo_x, lo_y, hi_x, hi_y = torch.stack([lo_x, lo_y, hi_x, hi_y]).tolist()
-    j0, j1 = max(0, math.floor(lo_x) - 1), min(features.shape[-1], math.ceil(hi_x) + 2)
-    i0, i1 = max(0, math.floor(lo_y) - 1), min(features.shape[-2], math.ceil(hi_y) + 2)
+    i0, i1, j0, j1 = sample_window(lo_x, lo_y, hi_x, hi_y, features.shape[-2], features.shape[-1])
     if j1 <= j0 or i1 <= i0:
         return None
     if (i0, j0, i1, j1) != (0, 0) + tuple(features.shape[-2:]):
@@ -290,8 +297,8 @@ class LevelsBoxPool:
             ext = (min(mn[0], mn[2]), min(mn[1], mn[3]), max(mx[0], mx[2]), max(mx[1], mx[3]))
             for m, f in enumerate(feats):
                 s, off = self.scales[m], self.offsets[m]
-                j0, j1 = max(0, math.floor(ext[0] * s - off) - 1), min(f.shape[2], math.ceil(ext[2] * s - off) + 2)
-                i0, i1 = max(0, math.floor(ext[1] * s - off) - 1), min(f.shape[1], math.ceil(ext[3] * s - off) + 2)
+                i0, i1, j0, j1 = sample_window(ext[0] * s - off, ext[1] * s - off, ext[2] * s - off, ext[3] * s - off,
+                                               f.shape[1], f.shape[2])
                 if j1 > j0 and i1 > i0:
                     windows[m] = (i0, i1, j0, j1)
         if all(w is None for w in windows):  # no box, or every box off every map

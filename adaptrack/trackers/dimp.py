@@ -62,7 +62,7 @@ from torch import nn
 
 from ..export import torch_threads
 from ..nn.iou_net import IoUNet
-from ..nn.prroi_pool import prroi_pool_boxes
+from ..nn.prroi_pool import prroi_pool_boxes, sample_window
 
 __all__ = [
     "feature_center0",
@@ -594,9 +594,8 @@ class _OrtRefine:
 
     @staticmethod
     def _window(lo_x, lo_y, hi_x, hi_y, s, off, H, W):
-        """LevelsBoxPool's window rule: the samples within one cell of the extent (crop px)."""
-        return (max(0, math.floor(lo_y * s - off) - 1), min(H, math.ceil(hi_y * s - off) + 2),
-                max(0, math.floor(lo_x * s - off) - 1), min(W, math.ceil(hi_x * s - off) + 2))
+        """LevelsBoxPool's window (:func:`~adaptrack.nn.prroi_pool.sample_window`) of an extent in crop px."""
+        return sample_window(lo_x * s - off, lo_y * s - off, hi_x * s - off, hi_y * s - off, H, W)
 
     def __call__(self, modulation, iou_features, boxes: torch.Tensor):
         """Same arguments and result as ``iou_net.refine(modulation, iou_features, boxes, iterations,
