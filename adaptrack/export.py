@@ -206,9 +206,8 @@ def correlation_model(template: torch.Tensor, search_shape, scale: float = 1.0, 
     ``(B, C, H, W)`` and its output ``response`` is ``(B, 1, H - hz + 1, W - wz + 1)``. The template is a
     constant of the graph, so ONNX Runtime packs it once as the weights of a depthwise convolution
     (``group = C``) whose ``C`` outputs are then summed: the depthwise form of
-    :func:`adaptrack.nn.correlation.xcorr`. ``bias`` may be a scalar or a per-batch-element ``(1,)`` value.
+    :func:`adaptrack.nn.correlation.xcorr`. ``scale`` and ``bias`` are single numbers.
     """
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     z = template.detach().float().cpu().numpy()
@@ -255,6 +254,11 @@ class OnnxBranches:
         # the thread count is fixed now: a session opened later must not pick up whatever PyTorch's count
         # is at that moment (trackers run their per-frame PyTorch work on one thread)
         self._threads = int(num_threads or torch.get_num_threads())
+
+    @property
+    def num_threads(self) -> int:
+        """The intra-op thread count of every session of these branches."""
+        return self._threads
 
     def _session(self, name: str):
         sess = self._sessions.get(name)

@@ -90,7 +90,7 @@ def test_branches_keep_the_thread_count_of_their_construction():
     with torch_threads(1):
         x = tracker.params.instance_size
         branches.search(torch.zeros(tracker.search_batch, 3, x, x))
-    assert branches._threads == torch.get_num_threads()
+    assert branches.num_threads == torch.get_num_threads()
 
 
 def test_tracker_frames_leave_the_thread_count_unchanged():

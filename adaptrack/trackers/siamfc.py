@@ -180,9 +180,16 @@ class SiamFCNet(nn.Module):
         k = torch.einsum("bcuv,c->b", zf, c).reshape(-1, 1, 1, 1)
         return zk, k
 
-    def folded_score(self, zk: torch.Tensor, k: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        """:meth:`score` from the folded template and the search trunk's features."""
-        return self.out_scale * (xcorr(zk, h, method=self.xcorr_method) + k) + self.out_bias
+    def folded_correlation_model(self, zf: torch.Tensor, search_shape) -> bytes:
+        """ONNX graph (:func:`adaptrack.export.correlation_model`) computing :meth:`score` of template ``zf``
+        ``(1, C, hz, wz)`` from :meth:`search_trunk` features of shape ``search_shape``: the folded template
+        as constant weights, ``a * (xcorr(zk, h) + k) + b`` as its scale and bias."""
+        from ..export import correlation_model
+
+        with torch.inference_mode():
+            zk, k = self.fold_template(zf)
+            a, b = float(self.out_scale), float(self.out_bias)
+        return correlation_model(zk, search_shape, a, a * float(k) + b)
 
     def forward(self, z_img: torch.Tensor, x_img: torch.Tensor) -> torch.Tensor:
         return self.score(self.template(z_img), self.search(x_img))
@@ -275,13 +282,10 @@ class SiamFCTracker(SiamFCFamilyTracker):
         ONNX Runtime packs it once, then correlates on 2 threads without PyTorch's spinning workers)."""
         self.zf = zf
         if self._folded:
-            from ..export import correlation_model, ort_session
+            from ..export import ort_session
 
-            with torch.inference_mode():
-                zk, k = self.net.fold_template(zf)
-                a, b = float(self.net.out_scale), float(self.net.out_bias)
-            shape = (len(self.searcher.scales), zk.shape[1], self._search_side, self._search_side)
-            self._corr = ort_session(correlation_model(zk, shape, a, a * float(k) + b), self._branches._threads)
+            shape = (len(self.searcher.scales), zf.shape[1], self._search_side, self._search_side)
+            self._corr = ort_session(self.net.folded_correlation_model(zf, shape), self._branches.num_threads)
 
     def _score(self, xf: torch.Tensor) -> torch.Tensor:
         """Response logits of this frame's search features (see :meth:`_search`)."""

@@ -4,6 +4,8 @@ import torch
 
 import adaptrack
 from adaptrack.geometry import rect_iou
+from adaptrack.export import ort_session
+from adaptrack.nn.correlation import xcorr
 from adaptrack.trackers.siamfc import SiamFCNet, SiamFCParams, SiamFCTracker
 from adaptrack.weights import WeightsNotFoundError, has_bundled, load_weights, save_weights, trainable_state_dict
 
@@ -50,9 +52,13 @@ def test_folded_template_gives_the_same_scores(layers):
     with torch.inference_mode():
         zf = net.template(z)
         ref = net.score(zf, net.search(x))
+        h = net.search_trunk(x)
         zk, k = net.fold_template(zf)
-        got = net.folded_score(zk, k, net.search_trunk(x))
+        folded = net.out_scale * (xcorr(zk, h) + k) + net.out_bias
+    sess = ort_session(net.folded_correlation_model(zf, h.shape), 1)  # what the tracker runs
+    got = torch.from_numpy(sess.run(None, {"features": h.numpy()})[0])
     assert net.foldable and got.shape == ref.shape == (3, 1, 15, 15)
+    assert torch.allclose(folded, ref, rtol=1e-4, atol=1e-3 * ref.abs().max().item())
     assert torch.allclose(got, ref, rtol=1e-4, atol=1e-3 * ref.abs().max().item())
     assert not SiamFCNet("alexnet_half", adjust="none", freeze=None).foldable
 
