@@ -28,7 +28,8 @@ import torch
 from torch import nn
 
 __all__ = [
-    "export_onnx", "export_branch", "cached_export", "correlation_model", "OnnxBranches", "ort_session", "torch_threads",
+    "export_onnx", "export_branch", "cached_export", "fingerprint_of", "correlation_model", "OnnxBranches",
+    "ort_session", "torch_threads",
 ]
 
 
@@ -168,7 +169,7 @@ def export_branch(net: nn.Module, method: str, example, f=None) -> bytes:
     return data
 
 
-def _fingerprint(net: nn.Module) -> str:
+def fingerprint_of(net: nn.Module) -> str:
     """Hash of the network's class and every tensor of its state (so changed weights re-export)."""
     h = hashlib.sha1(type(net).__qualname__.encode())
     for k, v in net.state_dict().items():
@@ -184,10 +185,10 @@ _EXPORTS_SIZE = 8
 def cached_export(net: nn.Module, method: str, example, fingerprint: str | None = None) -> bytes:
     """:func:`export_branch`, remembered for the process: a network with identical weights, method and input
     shapes is exported once (evaluations build one tracker per sequence; an export takes seconds, the
-    fingerprint milliseconds). Pass ``fingerprint`` (:func:`_fingerprint` of ``net``) when exporting several
+    fingerprint milliseconds). Pass ``fingerprint`` (:func:`fingerprint_of` of ``net``) when exporting several
     methods of one network. Holds the last few exports only."""
     examples = tuple(example) if isinstance(example, (tuple, list)) else (example,)
-    key = (fingerprint or _fingerprint(net), method, tuple(tuple(e.shape) for e in examples))
+    key = (fingerprint or fingerprint_of(net), method, tuple(tuple(e.shape) for e in examples))
     data = _EXPORTS.get(key)
     if data is None:
         data = _EXPORTS[key] = export_branch(net, method, example)
@@ -275,7 +276,7 @@ class OnnxBranches:
         sequence) the two branches and open ONNX Runtime sessions on them. ``frame=True`` also exports
         ``net.frame(x, zf)`` with ``zf`` shaped like ``net.template``'s output. ``search_method`` names the
         method exported as the search branch (SiamFC exports ``search_trunk``, see its docstring)."""
-        fp = _fingerprint(net)
+        fp = fingerprint_of(net)
         z = torch.zeros(1, 3, exemplar_size, exemplar_size)
         x = torch.zeros(num_scales, 3, instance_size, instance_size)
         t = cached_export(net, "template", z, fp)

@@ -63,6 +63,7 @@ from torch import nn
 from ..export import torch_threads
 from ..nn.iou_net import IoUNet
 from ..nn.prroi_pool import prroi_pool_boxes, sample_window
+from ..nn.siamese import frames_to_tensor
 
 __all__ = [
     "feature_center0",
@@ -693,12 +694,6 @@ class DiMPTracker(Tracker):
 
         return crop_and_resize(frame, pos, side, size or self.params.image_size)
 
-    def _to_tensor(self, imgs) -> torch.Tensor:
-        # uint8 HWC -> float32 NCHW in one NumPy pass: a PyTorch ``.float()`` here ran on PyTorch's 2 threads
-        # (outside the tracker's one-thread block), and its spinning OpenMP workers then slowed the ONNX Runtime
-        # frame branch that follows (measured 3.5-4 ms for the conversion itself, 2 threads, 288^2)
-        return torch.from_numpy(np.ascontiguousarray(np.stack(imgs).transpose(0, 3, 1, 2), dtype=np.float32))
-
     def _frame_to_crop(self, box, pos, side):
         """Frame xywh box -> crop pixels of the crop centred at ``pos`` with ``side``."""
         s = self.params.image_size / side
@@ -766,7 +761,7 @@ class DiMPTracker(Tracker):
         self.init_size = self.size.copy()
         self.frame_num = 1
         imgs, boxes, n_drop = self._first_frame_samples(frame, box)
-        feats = self.net.extract(self._to_tensor(imgs))
+        feats = self.net.extract(frames_to_tensor(np.stack(imgs)))
         x = self.net.classification_features(feats["s16"])
         b = torch.tensor(np.asarray(boxes), dtype=torch.float32)
         if n_drop:
@@ -869,7 +864,10 @@ class DiMPTracker(Tracker):
         side = self._side()
         crop_pos = self.pos.copy()
         crop = self._crop(frame, crop_pos, side)
-        x, f3, f4 = self._frame_branch(self._to_tensor([crop]))  # x: (1, C, H, W)
+        # uint8 -> float32 in NumPy (frames_to_tensor): a PyTorch ``.float()`` here ran on 2 threads, outside
+        # the one-thread block below, and its spinning OpenMP workers slowed the ONNX Runtime frame branch
+        # (measured 3.5-4 ms for the conversion itself, 2 threads, 288^2)
+        x, f3, f4 = self._frame_branch(frames_to_tensor(crop))  # x: (1, C, H, W)
         # the rest of the frame is small PyTorch work (score map, IoU-Net refinement ~80 ops per step, model
         # update): one thread. A second thread gains nothing on such ops, and each parallel region waits for
         # it: measured on 2 threads with the machine loaded, IoU-Net refinement 809 ms/frame against 25.

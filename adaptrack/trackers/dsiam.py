@@ -290,10 +290,10 @@ class _OnnxEmbedder:
     shapes of the tracker: the exemplar crop (batch 1), the search scales, and ``G``/``G_bar`` (batch 2)."""
 
     def __init__(self, net: DSiamNet, p: "DSiamParams", search_batch: int):
-        from ..export import _fingerprint, cached_export, ort_session
+        from ..export import fingerprint_of, cached_export, ort_session
 
         flat = _FlatEmbed(net).train(net.training)  # export_branch restores this mode afterwards
-        fp = _fingerprint(flat)
+        fp = fingerprint_of(flat)
         self.sessions, self.sizes = {}, {}
         with torch.no_grad():
             for batch, side in ((1, p.exemplar_size), (search_batch, p.instance_size), (2, p.instance_size)):

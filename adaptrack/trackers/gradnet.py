@@ -306,7 +306,6 @@ class GradNetTracker(SiamFCFamilyTracker):
         out = self.net.generate(f2, xf, labels, weights, create_graph=False)
         return {k: v.detach() for k, v in out.items()}
 
-
     @property
     def _runs_onnx(self) -> bool:
         return self._onnx_search is not None
