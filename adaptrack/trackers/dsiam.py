@@ -16,14 +16,15 @@ A SiamFC tracker whose two branches are transformed online by filters learned in
 * eq. (10) the per-frame logistic loss of joint training lives in
   :mod:`adaptrack.training.recipes.dsiam` (training is not part of the tracker).
 
-Layers. The paper fuses AlexNet conv4 and conv5 (same stride). Here both layers come from one shared,
-frozen EfficientNet-Lite0: ``s8`` (40 channels, stride 8: fine localisation) and ``s16`` (112 channels,
-stride 16: more semantic, larger receptive field) — the same shallow/deep complementarity as the
-paper's Fig. 4, at the cost of one backbone pass. Each layer has its own 1x1 adjust layer to the
-correlation width. The ``s16`` response (9x9 for a 127/255 crop pair) is resampled to the ``s8``
-response grid (17x17) by bilinear interpolation with aligned corners: cell ``i`` of the stride-16 map
-and cell ``2 i`` of the stride-8 map are the same displacement ``16 (i - 4) = 8 (2 i - 8)`` pixels, so
-resampling moves no peak; the fused map then has the finer stride.
+Layers. The paper fuses AlexNet conv4 and conv5: two consecutive layers at one stride. Here they are the two
+blocks of the frozen EfficientNet-Lite0's stride-8 stage: ``s8a`` (the stage's first block) and ``s8`` (its
+second, the layer SiamFC uses), 40 channels each, so one backbone pass to stride 8 gives both and their 15x15
+responses (112/224 crops) need no resampling. Each layer has its own adjust head to the correlation width.
+The ``s8s16`` variant is the previous default: ``s8`` with the deeper, more semantic ``s16`` (112 channels,
+stride 16; its 9x9 response is resampled to the 17x17 stride-8 grid of 128/256 crops by bilinear
+interpolation with aligned corners: cell ``i`` of the stride-16 map and cell ``2 i`` of the stride-8 map are the
+same displacement ``16 (i - 4) = 8 (2 i - 8)`` pixels, so resampling moves no peak). It costs ~1.8x the CPU per
+crop pixel and was chosen away from for speed; the measured trade-off is in ``adaptrack/weights/dsiam.md``.
 
 Tracking (paper sec. 3.6): ``V`` and ``W`` start as identities; after each frame whose fused response
 peak is above 0 (a logit, i.e. probability 1/2), ``O_t``, ``G_t`` and ``G_bar_t`` are cropped at the new
@@ -31,17 +32,19 @@ box and ``V_t``, ``W_t`` re-learned from scratch (never accumulated: the templat
 uses SiamFC's 3 scales, cosine window and scale penalty.
 
 Variants (``adaptrack/configs/dsiam.yaml``): ``no_vt`` (V = identity), ``no_bs`` (W = identity),
-``single_layer`` (``s16`` only, the paper's DSiam vs DSiamM), ``naive_update`` (the Fig. 9 baseline:
-the template is replaced by ``f(O_{t-1})``, no V), ``fast`` (not the paper: one backbone pass for the
-three search scales, the side scales resampled from its features).
+``single_layer`` (``s8`` only, the paper's DSiam vs DSiamM), ``naive_update`` (the Fig. 9 baseline:
+the template is replaced by ``f(O_{t-1})``, no V), ``s8s16`` (the two-stride layer pair above), ``fast`` (not
+the paper: one backbone pass for the three search scales, the side scales resampled from its features).
 
-Cost. Per frame: the backbone on the 3 search crops, and after a successful frame on ``O_t`` (128^2) and
-``G_t``, ``G_bar_t`` (256^2): about 5.25 search-crop backbone passes, ~85% of the frame's CPU time (measured: adaptrack/weights/dsiam.md). The
-transforms themselves are kept cheap: ``W`` stays a spectrum (one FFT pair per layer and frame), and since
-``f(O_1)`` is fixed for a sequence, ``V_t * f(O_1)`` is computed once per update as
-``F^-1(|F(f(O_1))|^2 / (|F(f(O_1))|^2 + lambda) . F(f(O_t)))`` (a per-sequence gain) and used as the
-template until the next update (same maths as eqs. 4, 6, 2; ``fast_transforms=False`` is the reference
-path that forms ``V`` and ``W`` and convolves every frame).
+Cost. Per frame: the backbone on the 3 search crops, and after a successful frame on ``O_t`` (112^2) and
+``G_t``, ``G_bar_t`` (224^2): about 5.25 search-crop backbone passes, most of the frame's CPU time (measured:
+adaptrack/weights/dsiam.md). The transforms themselves are kept cheap: ``V_t * f(O_1)`` is computed once per
+update as ``F^-1(|F(f(O_1))|^2 / (|F(f(O_1))|^2 + lambda) . F(f(O_t)))`` (a per-sequence gain, since
+``f(O_1)`` is fixed for a sequence), and ``W`` stays a spectrum that is folded, once per update, into the
+Fourier-domain correlation kernel of that template (:func:`~adaptrack.nn.correlation.fft_kernel`): a frame
+then costs one FFT of each search map and one inverse FFT per response, the same maths as eqs. (4), (6), (2)
+and SiamFC's correlation. ``fast_transforms=False`` is the reference path that forms ``V`` and ``W`` as
+spatial filters and convolves every frame (parity-tested).
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..image import crop_and_resize
-from ..nn.correlation import xcorr
+from ..nn.correlation import fft_kernel, xcorr, xcorr_fft_kernel
 from ..nn.fft_rlr import FFTRidgeRegression, apply_spectrum, circular_conv
 from ..nn.siamese import check_crop_alignment, frames_to_tensor
 from ..weights import load_weights
@@ -165,12 +168,16 @@ class DSiamNet(nn.Module):
                 zl = circular_conv(v[name], zl)
             if w is not None and w.get(name) is not None:
                 xl = circular_conv(w[name], xl)
-            corr = xcorr(zl, xl, method=self.xcorr_method)
-            s = self.out_scale[name] * corr + self.out_bias[name]
-            if s.shape[-1] != self.response_size or s.shape[-2] != self.response_size:
-                s = F.interpolate(s, size=(self.response_size, self.response_size), mode="bilinear", align_corners=True)
-            out.append(s)
+            out.append(self.layer_score(name, xcorr(zl, xl, method=self.xcorr_method)))
         return out
+
+    def layer_score(self, name: str, corr: torch.Tensor) -> torch.Tensor:
+        """Layer ``name``'s response from its correlation ``(B, 1, h, w)``: SiamFC's ``scale * corr + bias``,
+        resampled to ``response_size``."""
+        s = self.out_scale[name] * corr + self.out_bias[name]
+        if s.shape[-1] != self.response_size or s.shape[-2] != self.response_size:
+            s = F.interpolate(s, size=(self.response_size, self.response_size), mode="bilinear", align_corners=True)
+        return s
 
     def fuse(self, responses: list) -> torch.Tensor:
         """Eq. (9): ``sum_l Upsilon^l . S^l``."""
@@ -194,7 +201,9 @@ class DSiamParams(SiamFCSearchParams):
     """DSiam tracking parameters (SiamFC's search settings plus the DSiam switches)."""
 
     backbone: str = "efficientnet_lite0"
-    layers: tuple = ("s8", "s16")
+    layers: tuple = ("s8a", "s8")  # two stride-8 layers (the paper: conv4 and conv5); variant s8s16: s8 + s16
+    exemplar_size: int = 112
+    instance_size: int = 224
     embed_dim: int = 128
     use_v: bool = True  # target appearance variation (eq. 6); False = the 'no_vt' ablation
     use_w: bool = True  # background suppression (eq. 8); False = the 'no_bs' ablation
@@ -372,14 +381,26 @@ class DSiamTracker(SiamFCFamilyTracker):
                 self.w_hat = {n: net.rlr_w[n].spectrum(fg[n], fgb[n]) for n in net.layers}
             else:
                 self.w = net.learn_w(fg, fgb)
+        self._kernel = None  # the template and/or W changed
 
     def _start_template(self, z1: dict) -> None:
         """``O_1``'s features become the template; ``V`` restarts from the identity and, on the fast path,
         the per-sequence gain of ``f(O_1)`` for eq. (6) is computed once here."""
         self.z1 = self.zf = z1
+        self._kernel = None
         self.v = None
         if self.params.use_v and self.params.fast_transforms:
             self._v_gain = {n: self.net.rlr_v[n].fixed_input_gain(z1[n]) for n in self.net.layers}
+
+    def _kernels(self, xf: dict) -> dict:
+        """Per layer, the Fourier-domain correlation kernel of the current template for search maps of
+        ``xf``'s sizes, with the current ``W`` folded in (:func:`~adaptrack.nn.correlation.fft_kernel`);
+        rebuilt after every change of ``self.zf`` / ``self.w_hat`` (those set ``self._kernel = None``)."""
+        sizes = {n: tuple(t.shape[-2:]) for n, t in xf.items()}
+        if self._kernel is None or self._kernel[0] != sizes:
+            w_hat = self.w_hat if self.params.use_w and self.w_hat is not None else {}
+            self._kernel = (sizes, {n: fft_kernel(self.zf[n], sizes[n], w_hat.get(n)) for n in self.net.layers})
+        return self._kernel[1]
 
     def _transform_search(self, xf: dict) -> dict:
         """``W_{t-1} * f(Z_t)`` per layer (identity before the first update or without W)."""
@@ -396,8 +417,11 @@ class DSiamTracker(SiamFCFamilyTracker):
     def _response(self, xf: dict) -> torch.Tensor:
         """The fused response of eqs. (2), (9) for embedded search features ``xf``."""
         p = self.params
-        if p.fast_transforms:  # V is already in self.zf (updated once per successful frame)
-            return self.net.response(self.zf, self._transform_search(xf))
+        if p.fast_transforms:  # V is already in self.zf, W in the kernels (both updated once per successful frame)
+            net = self.net
+            kernels = self._kernels(xf)
+            return net.fuse([net.layer_score(n, xcorr_fft_kernel(kernels[n], xf[n], self.zf[n].shape[-2:]))
+                             for n in net.layers])
         v = self.v if p.use_v and not p.naive_update else None
         return self.net.response(self.zf, xf, v, self.w if p.use_w else None)
 
@@ -433,14 +457,14 @@ class DSiamTracker(SiamFCFamilyTracker):
     def _initialize(self, frame: np.ndarray, box: np.ndarray) -> None:
         p = self.params
         z = self._start(frame, box)
-        self.v = self.w = self.w_hat = None  # identities until the first update (sec. 3.6)
+        self.v = self.w = self.w_hat = self._kernel = None  # identities until the first update (sec. 3.6)
         self._successes = 0
         with torch.inference_mode():
             self._start_template(self._embed(z))
             if p.use_v or p.use_w:  # the first frame's box is given: V_1, W_1 from it
                 self._learn_transforms(frame)
                 if p.naive_update:
-                    self.zf = self.z1
+                    self.zf, self._kernel = self.z1, None
         self._adapt(frame, box)
 
     def _track(self, frame: np.ndarray) -> TrackOutput:

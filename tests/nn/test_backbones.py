@@ -56,6 +56,19 @@ def test_truncated_after_deepest_layer_and_same_values(lite_all):
         assert torch.allclose(s8(x)["s8"], lite_all(x)["s8"], atol=1e-5)
 
 
+def test_s8a_is_the_first_block_of_the_stride8_stage():
+    # two layers at one stride (DSiam's pair): s8a is block 3's output, s8 = block 4 applied to it
+    bb = build_backbone("efficientnet_lite0", layers=("s8a", "s8")).eval()
+    assert len(bb._blocks) == 5 and bb.channels == {"s8a": 40, "s8": 40} and bb.strides == {"s8a": 8, "s8": 8}
+    x = torch.rand(1, 3, 112, 112) * 255
+    with torch.inference_mode():
+        out = bb(x)
+        assert out["s8a"].shape == out["s8"].shape == (1, 40, 14, 14)
+        torch.testing.assert_close(bb._blocks[4](out["s8a"]), out["s8"])
+        assert not torch.allclose(out["s8a"], out["s8"], atol=1e-3)
+    assert len(build_backbone("efficientnet_lite0", layers=("s8a",))._blocks) == 4
+
+
 def test_same_padding_is_tf_rule():
     assert same_pad_amounts(224, 3, 2) == (0, 1)  # even input: asymmetric, extra on the bottom/right
     assert same_pad_amounts(127, 3, 2) == (1, 1)

@@ -70,3 +70,22 @@ def test_xcorr_fft_equals_xcorr_with_gradients():
     assert torch.autograd.gradgradcheck(lambda a, b: xcorr_fft(a, b), (z[:, :, :2, :2].detach().requires_grad_(), x[:, :, :3, :3].detach().requires_grad_()))
     with pytest.raises(ValueError):
         xcorr_fft(torch.zeros(1, 3, 9, 9), torch.zeros(1, 3, 4, 4))
+
+
+def test_fft_kernel_folds_a_circular_filter_of_the_search_map():
+    # xcorr(z, r * x) with r circularly convolved on every search map == one kernel for all of them
+    from adaptrack.nn.correlation import fft_kernel, xcorr_fft_kernel
+    from adaptrack.nn.fft_rlr import circular_conv
+
+    g = torch.Generator().manual_seed(3)
+    z = torch.randn(1, 4, 5, 6, generator=g, dtype=torch.float64)
+    x = torch.randn(3, 4, 12, 11, generator=g, dtype=torch.float64)
+    r = torch.randn(1, 4, 12, 11, generator=g, dtype=torch.float64)
+    ref = xcorr_naive(z, circular_conv(r, x))
+    out = xcorr_fft_kernel(fft_kernel(z, x.shape[-2:], torch.fft.rfft2(r)), x, z.shape[-2:])
+    assert out.shape == ref.shape == (3, 1, 8, 6)
+    assert torch.allclose(out, ref, atol=1e-10)
+    # without a filter it is the plain correlation
+    assert torch.allclose(xcorr_fft_kernel(fft_kernel(z, x.shape[-2:]), x, z.shape[-2:]), xcorr_naive(z, x), atol=1e-10)
+    with pytest.raises(ValueError, match="does not match"):
+        xcorr_fft_kernel(fft_kernel(z, (10, 11)), x, z.shape[-2:])

@@ -15,8 +15,9 @@ torch.set_num_threads(1)
 
 @pytest.fixture(scope="module")
 def net2():
+    # the two-stride pair (s8 + s16, 128/256 crops: 17x17 responses), where the s16 response is resampled
     torch.manual_seed(0)
-    return build_dsiam_net(DSiamParams()).eval()
+    return build_dsiam_net(get_entry("dsiam").make_params("s8s16")).eval()
 
 
 def _moving_square_frames(n=6, size=(200, 240), start=(90, 80), step=(4, 2), side=28, seed=0):
@@ -44,8 +45,8 @@ def test_single_layer_identity_transforms_equal_siamfc():
         net.out_scale["s8"].copy_(sf.out_scale)
         net.out_bias["s8"].copy_(sf.out_bias)
     g = torch.Generator().manual_seed(2)
-    z = torch.rand(1, 3, 128, 128, generator=g) * 255
-    x = torch.rand(3, 3, 256, 256, generator=g) * 255
+    z = torch.rand(1, 3, 112, 112, generator=g) * 255
+    x = torch.rand(3, 3, 224, 224, generator=g) * 255
     with torch.no_grad():
         ref = sf.score(sf.template(z), sf.search(x))
         zf, xf = net.embed(net.features(z)), net.embed(net.features(x))
@@ -137,12 +138,13 @@ def test_tracker_updates_only_after_success():
         assert any(not torch.allclose(getattr(tr, state)[n], v0[n]) for n in v0)
 
 
-@pytest.mark.parametrize("variant", [None, "naive_update"])
+@pytest.mark.parametrize("variant", [None, "naive_update", "s8s16"])
 def test_fast_transforms_match_the_reference_path(variant):
-    # V, W in the Fourier domain and V * f(O_1) once per update == spatial filters convolved every frame
+    # V, W in the Fourier domain, V * f(O_1) once per update and W folded into the correlation kernel ==
+    # spatial filters convolved every frame, then the direct correlation
     frames, boxes = _moving_square_frames(6, step=(5, 3))
     torch.manual_seed(6)
-    net = build_dsiam_net(DSiamParams()).eval()
+    net = build_dsiam_net(get_entry("dsiam").make_params(variant)).eval()
     with torch.no_grad():
         for n in net.layers:
             net.out_scale[n].fill_(0.05)
@@ -154,7 +156,8 @@ def test_fast_transforms_match_the_reference_path(variant):
         tr.initialize(frames[0], boxes[0])
         outs[fast] = [tr.track(f) for f in frames[1:]]
         with torch.inference_mode():
-            x = torch.rand(1, 3, 256, 256, generator=torch.Generator().manual_seed(7)) * 255
+            side = p.instance_size
+            x = torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(7)) * 255
             outs[fast].append(tr._response(tr.net.embed(tr.net.features(x))))
     for a, b in zip(outs[True][:-1], outs[False][:-1]):
         assert a.extras["updated"] and b.extras["updated"]
@@ -163,7 +166,7 @@ def test_fast_transforms_match_the_reference_path(variant):
     torch.testing.assert_close(outs[True][-1], outs[False][-1], rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("variant", ["no_vt", "no_bs", "single_layer", "naive_update", "fast", None])
+@pytest.mark.parametrize("variant", ["no_vt", "no_bs", "single_layer", "naive_update", "fast", "s8s16", None])
 def test_variants_construct_and_track(variant):
     frames, boxes = _moving_square_frames(4)
     tr = create("dsiam", variant=variant, weights=None, backend="torch")
@@ -177,7 +180,7 @@ def test_variants_construct_and_track(variant):
     if variant == "no_bs":
         assert p.use_v and not p.use_w and tr.w is None
     if variant == "single_layer":
-        assert tr.net.layers == ("s16",)
+        assert tr.net.layers == ("s8",)
     if variant == "fast":
         assert p.scale_pyramid == "feature"
     if variant == "naive_update":
@@ -187,7 +190,7 @@ def test_variants_construct_and_track(variant):
 
 def test_variants_are_declared():
     names = set(get_entry("dsiam").variants())
-    assert {"no_vt", "no_bs", "single_layer", "naive_update"} <= names
+    assert {"no_vt", "no_bs", "single_layer", "naive_update", "s8s16"} <= names
 
 
 @pytest.mark.parametrize("box", [(10, 10, 0, 20), (float("nan"), 1, 5, 5), (500, 500, 10, 10), (1, 2, 3)])

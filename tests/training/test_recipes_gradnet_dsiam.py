@@ -24,10 +24,12 @@ def gradnet_net():
 
 @pytest.fixture(scope="module")
 def dsiam_net():
-    from adaptrack.trackers.dsiam import DSiamParams, build_dsiam_net
+    from adaptrack.trackers import get_entry
+    from adaptrack.trackers.dsiam import build_dsiam_net
 
+    # the two-stride pair (s8 + s16 at 128/256): layers of different sizes, the harder case for the recipe
     torch.manual_seed(0)
-    net = build_dsiam_net(DSiamParams())
+    net = build_dsiam_net(get_entry("dsiam").make_params("s8s16"))
     net.xcorr_method = "fft"
     return net.train()
 

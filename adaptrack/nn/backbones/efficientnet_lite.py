@@ -8,8 +8,10 @@ stride-2 convolutions that is asymmetric on even inputs, so it is computed from 
 ``forward`` (any crop size works; a fixed ``padding=`` would only be right for 224x224). Stride-1
 convolutions with odd kernels pad ``k // 2`` on each side, which is the same thing.
 
-Layers (name: channels, total stride): ``s2``: 16, 2 · ``s4``: 24, 4 · ``s8``: 40, 8 · ``s16``: 112, 16
-· ``s32``: 320, 32. Inputs are RGB in 0..255, normalised as ``(x - 127.5) / 128``.
+Layers (name: channels, total stride): ``s2``: 16, 2 · ``s4``: 24, 4 · ``s8a``: 40, 8 · ``s8``: 40, 8
+· ``s16``: 112, 16 · ``s32``: 320, 32. Each is the output of the last block of a stage, except ``s8a``: the first
+of the stride-8 stage's two blocks (a second stride-8 layer, one block shallower than ``s8``, for trackers that
+fuse two layers at one stride as DSiam fuses AlexNet's conv4 and conv5). Inputs are RGB in 0..255, normalised as ``(x - 127.5) / 128``.
 
 Map sizes: an input of ``N`` pixels gives ``ceil(N / stride)`` feature pixels, and feature ``i`` is
 centred on input pixel ``stride * i + o(N)`` where the offset ``o`` depends on how the 'same' padding
@@ -132,7 +134,7 @@ def _block_specs():
 
 
 # index of the block after which each layer is emitted
-_LAYER_AFTER_BLOCK = {"s2": 0, "s4": 2, "s8": 4, "s16": 10, "s32": 15}
+_LAYER_AFTER_BLOCK = {"s2": 0, "s4": 2, "s8a": 3, "s8": 4, "s16": 10, "s32": 15}
 
 
 class EfficientNetLite0(Backbone):
@@ -142,7 +144,7 @@ class EfficientNetLite0(Backbone):
     logits); it needs ``"s32"`` in ``layers`` and exists to check the weights, not for tracking.
     """
 
-    LAYERS = {"s2": (16, 2), "s4": (24, 4), "s8": (40, 8), "s16": (112, 16), "s32": (320, 32)}
+    LAYERS = {"s2": (16, 2), "s4": (24, 4), "s8a": (40, 8), "s8": (40, 8), "s16": (112, 16), "s32": (320, 32)}
 
     def __init__(self, layers=("s8",), pretrained: bool = True, include_head: bool = False):
         super().__init__(layers)

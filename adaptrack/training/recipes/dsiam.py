@@ -1,8 +1,9 @@
 """Training recipe for DSiam (Guo et al., ICCV 2017; ``../shared/papers/004_*``), sec. 3.5 joint training.
 
-The network is :class:`adaptrack.trackers.dsiam.DSiamNet` on a frozen EfficientNet-Lite0 (layers ``s8``
-and ``s16``). Its ``s8`` adjust head and response scale/bias start from the trained SiamFC (the paper
-starts from SiamFC's AlexNet); the ``s16`` head is new. Trained jointly: both adjust heads,
+The network is :class:`adaptrack.trackers.dsiam.DSiamNet` on a frozen EfficientNet-Lite0 (layers ``s8a``
+and ``s8`` by default; ``layers=[s8, s16]`` with 128/256 crops trains the ``s8s16`` variant). Its ``s8``
+adjust head and response scale/bias start from the trained SiamFC (the paper starts from SiamFC's AlexNet);
+the other layer's head is new. Trained jointly: both adjust heads,
 ``lambda_v`` and ``lambda_w`` of each layer (the RLR layers), the per-layer response scale/bias and the
 elementwise fusion logits (eq. 9).
 
@@ -63,10 +64,10 @@ DEFAULTS = {
     # model (= tracker params)
     "siamfc_weights": "default",
     "backbone": "efficientnet_lite0",
-    "layers": ["s8", "s16"],
+    "layers": ["s8a", "s8"],
     "embed_dim": 128,
-    "template_size": 128,
-    "search_size": 256,
+    "template_size": 112,
+    "search_size": 224,
     "lam_v": 0.5,
     "lam_w": 0.5,
     "bs_sigma": 1.0,
