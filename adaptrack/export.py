@@ -146,22 +146,29 @@ class _Branch(nn.Module):
 INPUT_NAMES = ("image", "template")
 
 
-def export_branch(net: nn.Module, method: str, example, f=None) -> bytes:
-    """Export ``net.<method>(x)`` (or ``net.<method>(x, zf)`` when ``example`` is a tuple of two tensors)
-    for the fixed input shapes of ``example``; returns the ONNX bytes (also written to ``f``, a path, when
-    given). Inputs are named ``image`` and ``template``. The network is left in the mode it was in."""
-    was_training = net.training
+def export_branch(net: nn.Module, method: str, example, f=None, *, input_names=None, output_names=("features",),
+                  dynamic_axes: dict | None = None) -> bytes:
+    """Export ``net.<method>(*example)`` for the input shapes of ``example`` (a tensor or a tuple of tensors);
+    returns the ONNX bytes (also written to ``f``, a path, when given). Inputs are named ``input_names``
+    (default: ``image``, then ``template``), outputs ``output_names``; ``dynamic_axes`` (as
+    ``torch.onnx.export``'s) leaves some sizes free, otherwise every shape is fixed. EfficientNet's 'same'
+    pads are folded into the convolutions (:func:`fuse_pads_into_convs`). Every module of the network is left
+    in the mode it was in (a fresh wrapper around an eval-mode network stays a wrapper around an eval-mode
+    network)."""
+    modes = [(m, m.training) for m in net.modules()]
     branch = _Branch(net, method).eval()
     buf = io.BytesIO()
     examples = tuple(example) if isinstance(example, (tuple, list)) else (example,)
-    xs = tuple(e.contiguous().float() for e in examples)
-    with warnings.catch_warnings():
+    xs = tuple(e.contiguous().float() if e.is_floating_point() else e.contiguous() for e in examples)
+    names = list(input_names) if input_names is not None else list(INPUT_NAMES[: len(xs)])
+    with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings about Python ints from shapes (fixed here)
         torch.onnx.export(
-            branch, xs, buf, input_names=list(INPUT_NAMES[: len(xs)]), output_names=["features"], opset_version=17,
-            dynamo=False,
+            branch, xs, buf, input_names=names, output_names=list(output_names), opset_version=17,
+            dynamic_axes=dynamic_axes, dynamo=False,
         )
-    net.train(was_training)
+    for m, mode in modes:
+        m.training = mode
     data = fuse_pads_into_convs(buf.getvalue())
     if f is not None:
         Path(f).parent.mkdir(parents=True, exist_ok=True)
@@ -182,16 +189,18 @@ _EXPORTS: OrderedDict = OrderedDict()  # (net fingerprint, method, input shapes)
 _EXPORTS_SIZE = 8
 
 
-def cached_export(net: nn.Module, method: str, example, fingerprint: str | None = None) -> bytes:
-    """:func:`export_branch`, remembered for the process: a network with identical weights, method and input
-    shapes is exported once (evaluations build one tracker per sequence; an export takes seconds, the
-    fingerprint milliseconds). Pass ``fingerprint`` (:func:`fingerprint_of` of ``net``) when exporting several
-    methods of one network. Holds the last few exports only."""
+def cached_export(net: nn.Module, method: str, example, fingerprint: str | None = None, **export_kw) -> bytes:
+    """:func:`export_branch`, remembered for the process: a network with identical weights, method, input
+    shapes and export options (``export_kw``: :func:`export_branch`'s keywords) is exported once (evaluations
+    build one tracker per sequence; an export takes seconds, the fingerprint milliseconds). Pass
+    ``fingerprint`` (:func:`fingerprint_of` of ``net``) when exporting several methods of one network, or when
+    what the graph computes depends on more than the network's tensors (settings held as plain attributes).
+    Holds the last few exports only."""
     examples = tuple(example) if isinstance(example, (tuple, list)) else (example,)
-    key = (fingerprint or fingerprint_of(net), method, tuple(tuple(e.shape) for e in examples))
+    key = (fingerprint or fingerprint_of(net), method, tuple(tuple(e.shape) for e in examples), repr(sorted(export_kw.items())))
     data = _EXPORTS.get(key)
     if data is None:
-        data = _EXPORTS[key] = export_branch(net, method, example)
+        data = _EXPORTS[key] = export_branch(net, method, example, **export_kw)
         while len(_EXPORTS) > _EXPORTS_SIZE:
             _EXPORTS.popitem(last=False)
     else:

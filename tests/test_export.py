@@ -135,3 +135,21 @@ def test_correlation_model_equals_scaled_xcorr():
         correlation_model(z, (3, 7, 11, 9))
     with pytest.raises(ValueError, match="template"):
         correlation_model(torch.randn(2, 8, 5, 4), x.shape)
+
+
+def test_export_branch_keeps_every_module_mode_and_takes_names():
+    # a fresh wrapper (training mode) around an eval-mode network must not put the network into training
+    # mode (its BatchNorm would then use batch statistics in PyTorch while the graph uses running ones)
+    from adaptrack.export import export_branch
+
+    inner = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4)).eval()
+    wrapper = torch.nn.Sequential(inner)
+    assert wrapper.training and not inner.training
+    data = export_branch(wrapper, "forward", torch.zeros(2, 3, 8, 8), input_names=("x",), output_names=("y",),
+                         dynamic_axes={"x": {0: "batch"}})
+    assert wrapper.training and not inner.training and not inner[1].training
+    sess = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    assert [i.name for i in sess.get_inputs()] == ["x"] and [o.name for o in sess.get_outputs()] == ["y"]
+    xr = torch.rand(5, 3, 8, 8)  # another batch size: the dynamic axis
+    with torch.no_grad():
+        assert _close(sess.run(None, {"x": xr.numpy()})[0], inner(xr).numpy())

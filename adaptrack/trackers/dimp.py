@@ -508,35 +508,31 @@ def _load_config(weights) -> dict:
     return dict(blob.get("config", {})) if isinstance(blob, dict) else {}
 
 
+class _ChannelsLastFrame(nn.Module):
+    """:meth:`DiMPNet.frame_branch` with channels-last ``(B, H, W, C)`` outputs: the layout every consumer
+    wants (the filter products, the memory, the IoU-Net's pooling); ONNX Runtime leaves its blocked layout for
+    it as cheaply as for NCHW, and the per-frame permuting copies in PyTorch go away."""
+
+    def __init__(self, net: DiMPNet):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        return tuple(t.permute(0, 2, 3, 1) for t in self.net.frame_branch(x))
+
+
 class _OrtFrameBranch:
     """:meth:`DiMPNet.frame_branch` exported to ONNX at a fixed crop size and run by ONNX Runtime
     (BatchNorm folded, faster CPU kernels; see DESIGN.md's measured levers)."""
 
     def __init__(self, net: DiMPNet, size: int, num_threads: int = 0):
-        import io
-        import warnings
+        from ..export import cached_export, ort_session
 
-        from ..export import fuse_pads_into_convs, ort_session
-
-        class _Frame(nn.Module):
-            def __init__(self, n):
-                super().__init__()
-                self.n = n
-
-            def forward(self, x):
-                # outputs channels-last (B, H, W, C): the layout every consumer wants (the filter products,
-                # the memory, the IoU-Net's pooling); ONNX Runtime leaves its blocked layout for it as cheaply
-                # as for NCHW, and the per-frame permuting copies in PyTorch go away
-                return tuple(t.permute(0, 2, 3, 1) for t in self.n.frame_branch(x))
-
-        buf = io.BytesIO()
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(_Frame(net).eval(), (torch.zeros(1, 3, size, size),), buf, input_names=["x"],
-                              output_names=["cls", "iou3", "iou4"], opset_version=17, dynamo=False)
-        # EfficientNet's asymmetric 'same' pads folded into the convs (same function; 18.1 -> 15.3 CPU ms per
-        # frame measured, 1 thread)
-        self.session = ort_session(fuse_pads_into_convs(buf.getvalue()), num_threads)
+        # EfficientNet's asymmetric 'same' pads are folded into the convs by the export (same function;
+        # 18.1 -> 15.3 CPU ms per frame measured, 1 thread); exported once per process and weights
+        model = cached_export(_ChannelsLastFrame(net), "forward", torch.zeros(1, 3, size, size), input_names=("x",),
+                              output_names=("cls", "iou3", "iou4"))
+        self.session = ort_session(model, num_threads)
 
     def __call__(self, x: torch.Tensor):
         """``(B, C, H, W)`` maps (as :meth:`DiMPNet.frame_branch`) with channels-last strides."""
@@ -548,9 +544,7 @@ class _OrtFrameBranch:
 def _refine_graph_onnx(strides: tuple, iterations: int, step_length: float, min_size: float, channels: tuple) -> bytes:
     """The exported :class:`~adaptrack.nn.iou_net.RefineGraph` (settings only; the weights are inputs):
     exported once per process and settings (tracing the ~3,400 nodes of the unrolled loop takes ~2 s)."""
-    import io
-    import warnings
-
+    from ..export import export_branch
     from ..nn.iou_net import RefineGraph
 
     graph = RefineGraph(strides, iterations, step_length, min_size=min_size).eval()
@@ -561,12 +555,8 @@ def _refine_graph_onnx(strides: tuple, iterations: int, step_length: float, min_
     ex = (torch.zeros(1, 12, 12, C3), torch.zeros(1, 8, 8, C4), torch.ones(1, C3), torch.ones(1, C4),
           torch.tensor([[40.0, 40.0, 30.0, 30.0]] * 2), torch.zeros(2), torch.zeros(2), *head, torch.zeros(1))
     names = ["f3", "f4", "m3", "m4", "boxes", "shift3", "shift4", "w3", "w3t", "b3", "p3", "w4", "w4t", "b4", "p4", "bias"]
-    buf = io.BytesIO()
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(graph, ex, buf, input_names=names, output_names=["boxes_out", "iou", "extent"], opset_version=17,
-                          dynamo=False, dynamic_axes={"f3": {1: "h3", 2: "w3"}, "f4": {1: "h4", 2: "w4"}, "boxes": {0: "K"}})
-    return buf.getvalue()
+    return export_branch(graph, "forward", ex, input_names=names, output_names=("boxes_out", "iou", "extent"),
+                         dynamic_axes={"f3": {1: "h3", 2: "w3"}, "f4": {1: "h4", 2: "w4"}, "boxes": {0: "K"}})
 
 
 class _OrtRefine:

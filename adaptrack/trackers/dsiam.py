@@ -301,7 +301,7 @@ class _OnnxEmbedder:
     def __init__(self, net: DSiamNet, p: "DSiamParams", search_batch: int):
         from ..export import fingerprint_of, cached_export, ort_session
 
-        flat = _FlatEmbed(net).train(net.training)  # export_branch restores this mode afterwards
+        flat = _FlatEmbed(net)
         fp = fingerprint_of(flat)
         self.sessions, self.sizes = {}, {}
         with torch.no_grad():
