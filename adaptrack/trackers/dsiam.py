@@ -23,8 +23,9 @@ responses (112/224 crops) need no resampling. Each layer has its own adjust head
 The ``s8s16`` variant is the previous default: ``s8`` with the deeper, more semantic ``s16`` (112 channels,
 stride 16; its 9x9 response is resampled to the 17x17 stride-8 grid of 128/256 crops by bilinear
 interpolation with aligned corners: cell ``i`` of the stride-16 map and cell ``2 i`` of the stride-8 map are the
-same displacement ``16 (i - 4) = 8 (2 i - 8)`` pixels, so resampling moves no peak). It costs ~1.8x the CPU per
-crop pixel and was chosen away from for speed; the measured trade-off is in ``adaptrack/weights/dsiam.md``.
+same displacement ``16 (i - 4) = 8 (2 i - 8)`` pixels, so resampling moves no peak). Its backbone passes cost ~1.6x the CPU
+per crop pixel (2.1x per frame with its larger crops): the default was moved off it for speed; the measured
+trade-off is in ``adaptrack/weights/dsiam.md``.
 
 Tracking (paper sec. 3.6): ``V`` and ``W`` start as identities; after each frame whose fused response
 peak is above 0 (a logit, i.e. probability 1/2), ``O_t``, ``G_t`` and ``G_bar_t`` are cropped at the new
