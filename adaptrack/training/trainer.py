@@ -126,7 +126,8 @@ class Trainer:
         config: :class:`TrainConfig` or a dict of its fields.
         out_dir: run directory (``log.jsonl``, ``checkpoints/``).
         val_data: optional dataset; its mean losses (under ``no_grad``, ``model.eval()``) are logged.
-        callbacks: ``callback(trainer, epoch) -> dict`` after each epoch (rank 0).
+        callbacks: ``callback(trainer, epoch) -> dict`` after each epoch (rank 0), after the validation, whose
+            mean losses are then ``trainer.last_val``.
         params: parameters or param groups to optimise (default: all with ``requires_grad``).
         collate_fn: passed to the DataLoader.
     """
@@ -169,6 +170,7 @@ class Trainer:
         self.total_steps = max(1, self.iters_per_epoch * self.config.epochs)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         self.epoch = 0  # epochs completed
+        self.last_val: dict = {}  # mean validation losses of the last epoch
         self.step = 0
         self.history: list[dict] = []
         self.log_path = os.path.join(out_dir, "log.jsonl")
@@ -348,7 +350,7 @@ class Trainer:
             record = {"type": "epoch", "epoch": self.epoch, "step": self.step, "train": train,
                       "lr": self.optimizer.param_groups[0]["lr"], "train_time": time.time() - t0}
             if self.is_main:
-                record["val"] = self.validate()
+                record["val"] = self.last_val = self.validate()
                 for cb in self.callbacks:
                     record.update(cb(self, self.epoch) or {})
                 record["time"] = time.time() - t0

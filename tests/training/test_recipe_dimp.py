@@ -102,3 +102,23 @@ def test_export_holds_only_trained_parts(tmp_path):
     t = adaptrack.create("dimp", weights=str(path))  # the tracker rebuilds the sizes from the file
     assert t.net.config["cls_dim"] == 16
     torch.testing.assert_close(t.net.loss.phi_y, model.loss.phi_y)
+
+
+def test_best_box_branch_restores_the_iou_net_of_the_lowest_val_loss():
+    from types import SimpleNamespace
+
+    from adaptrack.training.recipes.dimp import BestBoxBranch
+
+    model = torch.nn.Module()
+    model.iou_net, model.cls = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    trainer = SimpleNamespace(model=model, config=SimpleNamespace(epochs=3), last_val={})
+    cb, seen = BestBoxBranch(), {}
+    for epoch, bb in ((1, 0.30), (2, 0.20), (3, 0.25)):
+        with torch.no_grad():
+            model.iou_net.weight.fill_(float(epoch))
+            model.cls.weight.fill_(float(epoch))
+        trainer.last_val = {"bb": bb, "cls": 0.1}
+        seen = cb(trainer, epoch)
+    assert seen == {"box_best_epoch": 2, "box_best_val_bb": 0.20}
+    assert torch.all(model.iou_net.weight == 2.0)  # the epoch-2 IoU-Net is back ...
+    assert torch.all(model.cls.weight == 3.0)  # ... the classifier is the last epoch's

@@ -67,6 +67,9 @@ DEFAULTS = dict(
     num_proposals=16,
     proposal_sigmas=[0.02, 0.05, 0.1, 0.2, 0.3],
     train_gd=True,
+    # early stopping of the box branch only: the exported IoU-Net is the one of the epoch with the lowest
+    # validation IoU loss ("bb"); the classifier is the last epoch's (the two branches share no parameters)
+    box_early_stop=False,
 )
 
 
@@ -207,7 +210,29 @@ def build(cfg: dict) -> Recipe:
     info = {"frozen_backbone_params": n_frozen, "trained_params": n_train,
             "cache_build_seconds": train_data.meta.get("build_seconds"),
             "train_sequences": len(seqs), "train_images": len(imgs)}
-    return Recipe(model=model, forward_train=make_forward_train(cfg), train_data=train_data, val_data=val_data, info=info)
+    callbacks = [BestBoxBranch()] if cfg["box_early_stop"] and val_data is not None else []
+    return Recipe(model=model, forward_train=make_forward_train(cfg), train_data=train_data, val_data=val_data,
+                  callbacks=callbacks, info=info)
+
+
+class BestBoxBranch:
+    """Early stopping for the IoU-Net alone (recipe option ``box_early_stop``): after each epoch, keep a copy
+    of ``model.iou_net``'s state if its validation IoU loss (``bb``) is the lowest so far; after the last
+    epoch, put that copy back. The classifier branch is left as trained to the end. Logs ``box_best_epoch``.
+    The copy lives in memory only: a run continued with ``--resume`` chooses among the epochs it ran itself."""
+
+    def __init__(self):
+        self.best, self.best_epoch, self.state = float("inf"), 0, None
+
+    def __call__(self, trainer, epoch: int) -> dict:
+        bb = float(trainer.last_val.get("bb", float("inf")))
+        iou_net = trainer.model.iou_net
+        if bb < self.best:
+            self.best, self.best_epoch = bb, epoch
+            self.state = {k: v.detach().clone() for k, v in iou_net.state_dict().items()}
+        if epoch >= trainer.config.epochs and self.state is not None:
+            iou_net.load_state_dict(self.state)
+        return {"box_best_epoch": self.best_epoch, "box_best_val_bb": self.best}
 
 
 def export(model: DiMPNet, cfg: dict) -> dict:
