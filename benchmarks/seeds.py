@@ -1,6 +1,7 @@
 """Run-to-run spread of randomised trackers: the val-split success AUC of each tracker over several seeds.
 
     python benchmarks/seeds.py dimp dimp:gd --seeds 0 1 2 3 4 --out runs/seeds --workers 2
+    python benchmarks/seeds.py dimp --weights runs/dimp_new/dimp.pt --out runs/seeds_new   # a weights file
 
 Trackers with a ``seed`` parameter (DiMP: the first frame's augmentations and the IoU-Net candidates) are
 built as ``adaptrack.create(name, variant=..., seed=s)``. Their results are stored under labels
@@ -22,10 +23,10 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def _make(name: str, variant: str | None, seed: int):
+def _make(name: str, variant: str | None, seed: int, weights: str = "default"):
     import adaptrack
 
-    return adaptrack.create(name, variant=variant, seed=seed)
+    return adaptrack.create(name, variant=variant, seed=seed, weights=weights)
 
 
 def _label(name: str, variant: str | None, seed: int) -> str:
@@ -39,7 +40,10 @@ def main(argv=None) -> int:
     ap.add_argument("--split", default="val")
     ap.add_argument("--out", default="runs/seeds")
     ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--weights", default="default", help="weights file for every tracker (default: the bundled ones)")
     args = ap.parse_args(argv)
+    if args.weights != "default" and not os.path.isfile(args.weights):
+        raise SystemExit(f"seeds.py: no such weights file: {args.weights}")
 
     from adaptrack.datasets.shared import load_split
     from adaptrack.evaluation.report import evaluate
@@ -55,7 +59,7 @@ def main(argv=None) -> int:
             raise SystemExit(f"seeds.py: tracker {name!r} has no 'seed' parameter")
         targets.append((name, variant or None))
     seqs = load_split(args.split)
-    specs = [TrackerSpec(label=_label(n, v, s), factory=functools.partial(_make, n, v, s))
+    specs = [TrackerSpec(label=_label(n, v, s), factory=functools.partial(_make, n, v, s, args.weights))
              for n, v in targets for s in args.seeds]
     print(run_eval(specs, seqs, out_dir=args.out, workers=args.workers, dataset=f"shared_{args.split}", progress=False))
     rep = evaluate(args.out, seqs, f"shared_{args.split}", trackers=[s.label for s in specs])
