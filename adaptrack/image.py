@@ -82,6 +82,11 @@ def frame_mean(frame: np.ndarray) -> tuple[float, float, float]:
     return (m[0], m[1], m[2])
 
 
+def _wh(size, cast) -> tuple:
+    """``(w, h)`` of a size given as a scalar (square) or a ``(w, h)`` pair, each converted by ``cast``."""
+    return (cast(size), cast(size)) if np.isscalar(size) else (cast(size[0]), cast(size[1]))
+
+
 def crop_and_resize(
     frame: np.ndarray,
     center,
@@ -98,8 +103,8 @@ def crop_and_resize(
     Outside pixels take ``pad_value`` (default: the frame's mean colour). ``out``: a contiguous
     ``(oh, ow, channels)`` array of the frame's dtype to write the crop into (returned).
     """
-    sw, sh = (float(size), float(size)) if np.isscalar(size) else (float(size[0]), float(size[1]))
-    ow, oh = (int(out_size), int(out_size)) if np.isscalar(out_size) else (int(out_size[0]), int(out_size[1]))
+    sw, sh = _wh(size, float)
+    ow, oh = _wh(out_size, int)
     if sw <= 0 or sh <= 0:
         raise ValueError(f"crop size must be positive, got {size}")
     if pad_value is None:
@@ -122,7 +127,7 @@ def crop_multiscale(frame: np.ndarray, center, sizes, out_size, pad_value=None) 
     """Crops at several window sizes around one centre, stacked as ``(S, oh, ow, 3)`` (each warped in place)."""
     if pad_value is None:
         pad_value = frame_mean(frame)
-    ow, oh = (int(out_size), int(out_size)) if np.isscalar(out_size) else (int(out_size[0]), int(out_size[1]))
+    ow, oh = _wh(out_size, int)
     out = np.empty((len(sizes), oh, ow) + frame.shape[2:], dtype=frame.dtype)
     for k, s in enumerate(sizes):
         crop_and_resize(frame, center, s, out_size, pad_value, out=out[k])

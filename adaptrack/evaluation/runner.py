@@ -73,9 +73,7 @@ class TrackerSpec:
             return self.factory()
         from ..trackers.base import create
 
-        if self.weights is not None:
-            return create(self.name, variant=self.variant, weights=self.weights)
-        return create(self.name, variant=self.variant)
+        return create(self.name, variant=self.variant, weights=self.weights if self.weights is not None else "default")
 
 
 def parse_tracker_spec(spec) -> TrackerSpec:
